@@ -1,0 +1,4 @@
+export { AuthModule } from './auth.module';
+export { TokenVerifier } from './token-verifier.service';
+export { JwtAuthGuard, CurrentPrincipal } from './jwt-auth.guard';
+export type { Principal } from './principal';

@@ -1,0 +1,27 @@
+import { ConsoleLogger, INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module';
+import { AppConfig, LogLevel } from './config';
+
+const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+/** JSON lines in production (one event a line for the log pipeline); readable lines elsewhere. */
+export function createLogger(config: Pick<AppConfig, 'nodeEnv' | 'logLevel'>): ConsoleLogger {
+  const production = config.nodeEnv === 'production';
+  return new ConsoleLogger('PharmaCare', {
+    json: production,
+    colors: !production && process.stdout.isTTY === true,
+    logLevels: levelsFrom(config.logLevel),
+  });
+}
+
+function levelsFrom(level: LogLevel): NestLogLevel[] {
+  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
+}
+
+/** The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process. */
+export async function createApp(config: AppConfig, logger: ConsoleLogger = createLogger(config)): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false });
+  app.enableCors();
+  return app;
+}

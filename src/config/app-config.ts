@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { parseRedisUrl, RedisEndpoint, RedisUrlError } from './redis-url';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+/** The whole environment, validated once at boot. Inject it by class: `constructor(private readonly config: AppConfig)`. */
+export abstract class AppConfig {
+  abstract readonly nodeEnv: NodeEnv;
+  abstract readonly port: number;
+  abstract readonly host: string;
+  abstract readonly logLevel: LogLevel;
+  abstract readonly shutdownTimeoutMs: number;
+  abstract readonly redis: RedisConfig;
+  abstract readonly jwt: { readonly secret: string; readonly generated: boolean };
+  abstract readonly health: { readonly redisGraceMs: number };
+}
+
+export interface RedisConfig {
+  /** Absent when REDIS_URL is unset outside production: the bootstrap then starts a private development Redis. */
+  readonly endpoint?: RedisEndpoint;
+  readonly tlsCa?: string;
+  readonly tlsCaFile?: string;
+  readonly tlsInsecure: boolean;
+  readonly family: 0 | 4 | 6;
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+}
+
+/** Every problem found in the environment, each naming the variable, what is wrong and how to fix it. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+const MIN_JWT_SECRET_LENGTH = 32;
+
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
+    .default(fallback);
+
+const flag = z
+  .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+  .transform((value) => value === 'true' || value === '1')
+  .default(false);
+
+const optionalText = z
+  .string()
+  .transform((value) => value.trim() || undefined)
+  .optional();
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
+  PORT: integer(1, 65535, 3000),
+  HOST: z.string().trim().min(1, { error: 'must not be empty (0.0.0.0 listens on every interface)' }).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be one of fatal, error, warn, log, debug, verbose' }).default('log'),
+  SHUTDOWN_TIMEOUT_SECONDS: integer(1, 300, 10),
+  REDIS_URL: optionalText,
+  REDIS_TLS_CA_FILE: optionalText,
+  REDIS_TLS_INSECURE: flag,
+  REDIS_FAMILY: z.enum(['0', '4', '6'], { error: 'must be 0 (IPv4 and IPv6, the default), 4 or 6' }).transform(Number).default(0),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)*$/, {
+      error: 'must be letters, digits, - or _, in parts joined by ":" (for example pharmacare or pharmacare:staging), without a trailing ":"',
+    })
+    .default('pharmacare'),
+  REDIS_COMMAND_TIMEOUT_MS: integer(50, 60_000, 1000),
+  JWT_SECRET: optionalText,
+  HEALTH_REDIS_GRACE_SECONDS: integer(0, 3600, 20),
+});
+
+type Env = Record<string, string | undefined>;
+
+/** Validates the environment. Throws ConfigError listing every problem; never returns a half-valid config. */
+export function loadConfig(env: Env): AppConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}.`));
+  }
+  const vars = parsed.data;
+  const problems: string[] = [];
+  const production = vars.NODE_ENV === 'production';
+
+  let endpoint: RedisEndpoint | undefined;
+  if (vars.REDIS_URL) {
+    try {
+      endpoint = parseRedisUrl(vars.REDIS_URL);
+    } catch (error) {
+      if (!(error instanceof RedisUrlError)) throw error;
+      problems.push(`REDIS_URL ${error.message}`);
+    }
+  } else if (production) {
+    problems.push(
+      'REDIS_URL is required when NODE_ENV=production. Set it to your Redis connection string: the rediss:// URL from the Upstash console, or the Render Key Value connection string.',
+    );
+  }
+
+  const tlsCa = vars.REDIS_TLS_CA_FILE ? readCaFile(vars.REDIS_TLS_CA_FILE, problems) : undefined;
+
+  let jwtSecret = vars.JWT_SECRET;
+  if (jwtSecret && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
+    problems.push(`JWT_SECRET is ${jwtSecret.length} characters long; use at least ${MIN_JWT_SECRET_LENGTH} (for example: openssl rand -base64 48).`);
+  }
+  if (!jwtSecret && production) {
+    problems.push('JWT_SECRET is required when NODE_ENV=production. Generate one with: openssl rand -base64 48.');
+  }
+  const generated = !jwtSecret;
+  jwtSecret ??= randomBytes(48).toString('base64');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    nodeEnv: vars.NODE_ENV,
+    port: vars.PORT,
+    host: vars.HOST,
+    logLevel: vars.LOG_LEVEL,
+    shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    redis: {
+      endpoint,
+      tlsCa,
+      tlsCaFile: vars.REDIS_TLS_CA_FILE,
+      tlsInsecure: vars.REDIS_TLS_INSECURE,
+      family: vars.REDIS_FAMILY as 0 | 4 | 6,
+      keyPrefix: vars.REDIS_KEY_PREFIX,
+      commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+    },
+    jwt: { secret: jwtSecret, generated },
+    health: { redisGraceMs: vars.HEALTH_REDIS_GRACE_SECONDS * 1000 },
+  };
+}
+
+function readCaFile(path: string, problems: string[]): string | undefined {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    problems.push(`REDIS_TLS_CA_FILE points to ${path}, which cannot be read (${code}). Give the path of the PEM file of the CA that signed your Redis server's certificate.`);
+    return undefined;
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    problems.push(`REDIS_TLS_CA_FILE points to ${path}, which holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line).`);
+    return undefined;
+  }
+  return pem;
+}

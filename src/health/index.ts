@@ -1,0 +1,2 @@
+export { HealthModule } from './health.module';
+export { HealthIndicators } from './health-indicators.registry';

@@ -1,0 +1,72 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { AppConfig } from '../config';
+import { REDIS_ROLES, RedisConnections, RedisRole } from '../redis';
+import { HealthIndicators } from './health-indicators.registry';
+
+export const PING_TIMEOUT_MS = 1_000;
+
+/**
+ * One indicator per Redis client, `redis:<role>`. A client that has been down for less than the grace
+ * period is `degraded` (still 200), so Render neither pulls nor restarts an instance over a blip.
+ */
+@Injectable()
+export class RedisHealthIndicator implements OnModuleInit {
+  /** When PING on a client that ioredis still calls ready first failed: a frozen or half-open server. */
+  private readonly unresponsiveSince = new Map<RedisRole, number>();
+
+  constructor(
+    private readonly connections: RedisConnections,
+    private readonly indicator: HealthIndicatorService,
+    private readonly registry: HealthIndicators,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.registry.register(...REDIS_ROLES.map((role) => () => this.check(role)));
+  }
+
+  async check(role: RedisRole): Promise<HealthIndicatorResult> {
+    const session = this.indicator.check(`redis:${role}`);
+    const status = this.connections.status(role);
+    const now = Date.now();
+    let downSince = status.downSince;
+    let reason = status.lastError?.reason;
+
+    if (status.state === 'ready') {
+      const ping = await this.ping(role);
+      if (ping.ok) {
+        this.unresponsiveSince.delete(role);
+        return session.up({ state: 'ready', latencyMs: ping.latencyMs });
+      }
+      downSince = this.unresponsiveSince.get(role) ?? now;
+      this.unresponsiveSince.set(role, downSince);
+      reason = ping.reason;
+    }
+
+    const details = {
+      state: status.state === 'ready' ? 'unresponsive' : status.state,
+      downForMs: now - (downSince ?? now),
+      reconnectAttempts: status.reconnectAttempts,
+      ...(reason ? { reason } : {}),
+    };
+    return details.downForMs < this.config.health.redisGraceMs ? session.degraded(details) : session.down(details);
+  }
+
+  /** PING with its own deadline: never trusts the client's queue to give up in time. */
+  private async ping(role: RedisRole): Promise<{ ok: true; latencyMs: number } | { ok: false; reason: string }> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no PING reply within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.connections.client(role).ping(), timeout]);
+      return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+    } catch (error) {
+      return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

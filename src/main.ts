@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { createApp, createLogger } from './bootstrap';
+import { AppConfig, ConfigError, loadConfig, parseRedisUrl } from './config';
+import { DevelopmentRedis, startDevelopmentRedis } from './redis';
+
+/** Local, git-ignored state of development runs: the private Redis's directory and the generated JWT secret. */
+const DEV_DIR = join(process.cwd(), '.dev');
+
+async function main(): Promise<void> {
+  if (process.env.NODE_ENV !== 'test' && existsSync('.env')) process.loadEnvFile('.env');
+
+  let config: AppConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\nSee .env.example and README.md#configuration.\n`);
+    process.exit(1);
+  }
+
+  const logger = createLogger(config);
+  Logger.overrideLogger(logger);
+  const log = new Logger('Bootstrap');
+
+  let devRedis: DevelopmentRedis | undefined;
+  if (!config.redis.endpoint) {
+    devRedis = await startDevelopmentRedis(DEV_DIR);
+    log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url} (set REDIS_URL to use your own)`);
+    config = { ...config, redis: { ...config.redis, endpoint: parseRedisUrl(devRedis.url) } };
+  }
+  if (config.jwt.generated) {
+    log.warn('JWT_SECRET is unset: using a random secret for this run; tokens from earlier runs are invalid. `npm run token` signs with it.');
+    if (config.nodeEnv === 'development') {
+      mkdirSync(DEV_DIR, { recursive: true });
+      writeFileSync(join(DEV_DIR, 'jwt-secret'), config.jwt.secret, { mode: 0o600 });
+    }
+  }
+
+  const app = await createApp(config, logger);
+  // Our own signal handling instead of enableShutdownHooks(): Nest's re-raises the signal after closing,
+  // which gives no exit code of ours, no deadline and no chance to stop the development Redis.
+  let shuttingDown = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.log(`${signal} received: shutting down (deadline ${config.shutdownTimeoutMs / 1000} s)`);
+    setTimeout(() => {
+      log.error(`shutdown did not finish within ${config.shutdownTimeoutMs / 1000} s (SHUTDOWN_TIMEOUT_SECONDS): exiting anyway`);
+      devRedis?.stop();
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    await app.close();
+    devRedis?.stop();
+    log.log('shutdown complete');
+    process.exit(0);
+  };
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+  process.on('SIGINT', (signal) => void shutdown(signal));
+
+  await app.listen(config.port, config.host);
+  log.log(`listening on http://${config.host}:${config.port} (NODE_ENV=${config.nodeEnv})`);
+}
+
+void main();

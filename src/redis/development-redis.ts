@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export interface DevelopmentRedis {
+  readonly url: string;
+  stop(): void;
+}
+
+const READY_LINE = 'Ready to accept connections';
+const START_TIMEOUT_MS = 10_000;
+
+/**
+ * A private redis-server for `npm run start:dev` without REDIS_URL: on a free loopback port, nothing on disk,
+ * never the shared one on 6379. It lives as long as this process (the bootstrap stops it on shutdown).
+ */
+export async function startDevelopmentRedis(workDir: string): Promise<DevelopmentRedis> {
+  const dir = join(workDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const port = await freeLoopbackPort();
+  const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.once('exit', stop);
+
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => fail(new Error(`redis-server did not start within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      stop();
+      reject(error);
+    };
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      fail(
+        error.code === 'ENOENT'
+          ? new Error('REDIS_URL is unset and redis-server is not on PATH. Install Redis (apt-get install redis-server, brew install redis) or set REDIS_URL.')
+          : error,
+      ),
+    );
+    child.once('exit', (code) => fail(new Error(`redis-server exited with code ${code}:\n${output}`)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(READY_LINE)) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve();
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop };
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

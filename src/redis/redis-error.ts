@@ -1,0 +1,88 @@
+import type { RedisEndpoint } from '../config';
+
+export type RedisErrorKind = 'auth' | 'tls' | 'dns' | 'refused' | 'timeout' | 'closed' | 'other';
+
+export interface RedisErrorDiagnosis {
+  readonly kind: RedisErrorKind;
+  /** What happened, without any secret (ioredis errors carry the AUTH arguments on .command: never print the error object). */
+  readonly reason: string;
+  /** What to do about it. */
+  readonly fix: string;
+}
+
+const TLS_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** Turns an ioredis or socket error into what an operator needs at 3 a.m.: the kind, the reason and the fix. */
+export function diagnoseRedisError(error: Error & { code?: string }, endpoint: RedisEndpoint): RedisErrorDiagnosis {
+  const code = error.code ?? '';
+  const message = error.message ?? '';
+  const address = `${endpoint.host}:${endpoint.port}`;
+
+  if (/^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(message)) {
+    const noPassword = message.startsWith('NOAUTH') || endpoint.password === undefined;
+    return {
+      kind: 'auth',
+      reason: `authentication failed (${message.split(' ')[0]})`,
+      fix: noPassword
+        ? 'this Redis requires a password but REDIS_URL has none: use redis://USER:PASSWORD@host:port (on Upstash the user is "default")'
+        : "the user or password in REDIS_URL is wrong: copy the URL again from your provider's console (the password may have been rotated)",
+    };
+  }
+  if (TLS_CODES.has(code)) {
+    return {
+      kind: 'tls',
+      reason: `TLS certificate of ${endpoint.host} rejected (${code})`,
+      fix:
+        code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+          ? `the certificate is not valid for the host name "${endpoint.host}": use the host name your provider gives in REDIS_URL`
+          : 'if your Redis uses a private CA, set REDIS_TLS_CA_FILE to its PEM file; REDIS_TLS_INSECURE=true turns verification off (last resort)',
+    };
+  }
+  if (/wrong version number|packet length too long|ERR_SSL/i.test(`${code} ${message}`)) {
+    return {
+      kind: 'tls',
+      reason: `TLS handshake with ${address} failed (${code || message})`,
+      fix: 'the server does not speak TLS on this port: use redis:// instead of rediss://, or the TLS port your provider gives',
+    };
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return {
+      kind: 'dns',
+      reason: `host ${endpoint.host} not found (${code})`,
+      fix: "check the host in REDIS_URL; Render's internal Key Value host names resolve only for services in the same region",
+    };
+  }
+  if (code === 'ECONNREFUSED') {
+    return {
+      kind: 'refused',
+      reason: `connection refused by ${address} (ECONNREFUSED)`,
+      fix: 'nothing listens there: is Redis running, and is REDIS_URL right? (with REDIS_URL unset, development starts a private Redis)',
+    };
+  }
+  if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) {
+    return {
+      kind: 'timeout',
+      reason: `no answer from ${address} (${code || message})`,
+      fix: 'check the host and port, the firewall or ipAllowList, and REDIS_FAMILY (0 tries IPv4 and IPv6)',
+    };
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /Connection is closed/i.test(message)) {
+    return {
+      kind: 'closed',
+      reason: `connection to ${address} closed (${code || message})`,
+      fix: endpoint.tls ? 'Redis may be restarting; it reconnects by itself' : 'Redis may be restarting; if the server requires TLS, use rediss://',
+    };
+  }
+  return { kind: 'other', reason: `${code ? `${code}: ` : ''}${message}`, fix: 'see the Redis server logs; run npm run doctor' };
+}

@@ -1,0 +1,66 @@
+import { isIP } from 'node:net';
+import type { RedisOptions } from 'ioredis';
+import type { RedisConfig, RedisEndpoint } from '../config';
+import type { RedisRole } from './redis.tokens';
+
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** How each role behaves while Redis is down; see REDIS_ROLES. */
+function roleOptions(role: RedisRole, config: RedisConfig): RedisOptions {
+  switch (role) {
+    case 'command':
+      // No offline queue and a command timeout: a request never waits on a dead Redis.
+      return { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: config.commandTimeoutMs };
+    case 'queue':
+      // BullMQ requires maxRetriesPerRequest null and blocks on this connection: no command timeout.
+      return { maxRetriesPerRequest: null };
+    case 'subscriber':
+      // Subscriptions queue until connected and are renewed after every reconnect.
+      return { maxRetriesPerRequest: null, autoResubscribe: true };
+  }
+}
+
+/** Everything ioredis needs for one role, derived from the validated config. No key prefix: see README "Key namespace". */
+export function buildRedisOptions(
+  role: RedisRole,
+  endpoint: RedisEndpoint,
+  config: RedisConfig,
+  retryStrategy: (attempt: number) => number,
+): RedisOptions {
+  return {
+    host: endpoint.host,
+    port: endpoint.port,
+    username: endpoint.username,
+    password: endpoint.password,
+    db: endpoint.db,
+    family: config.family,
+    tls: endpoint.tls
+      ? {
+          // SNI takes a host name only; an IP address there is rejected by Node.
+          servername: isIP(endpoint.host) ? undefined : endpoint.host,
+          ca: config.tlsCa,
+          rejectUnauthorized: !config.tlsInsecure,
+        }
+      : undefined,
+    connectionName: `${config.keyPrefix}:${role}:${process.pid}`,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy,
+    lazyConnect: false,
+    ...roleOptions(role, config),
+  };
+}
+
+export const RECONNECT_BASE_DELAY_MS = 250;
+export const RECONNECT_MAX_DELAY_MS = 30_000;
+
+/**
+ * Capped exponential backoff with jitter (half fixed, half random) so that many instances restarting
+ * together do not reconnect in lockstep. Errors a retry cannot fix (wrong password, bad certificate)
+ * go straight to the cap: they are retried slowly in case the operator fixes the server side.
+ */
+export function reconnectDelay(attempt: number, retrySlowly: boolean, random: () => number = Math.random): number {
+  const ceiling = retrySlowly
+    ? RECONNECT_MAX_DELAY_MS
+    : Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
