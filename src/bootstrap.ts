@@ -1,4 +1,4 @@
-import { ConsoleLogger, INestApplication, LogLevel as NestLogLevel } from '@nestjs/common';
+import { ConsoleLogger, INestApplication, LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { AppConfig, LogLevel } from './config';
@@ -20,7 +20,7 @@ function levelsFrom(level: LogLevel): NestLogLevel[] {
 }
 
 /** The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process. */
-export async function createApp(config: AppConfig, logger: ConsoleLogger = createLogger(config)): Promise<INestApplication> {
+export async function createApp(config: AppConfig, logger: LoggerService = createLogger(config)): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false });
   app.enableCors();
   return app;

@@ -52,19 +52,12 @@ const flag = z
   .transform((value) => value === 'true' || value === '1')
   .default(false);
 
-const optionalText = z
-  .string()
-  .transform((value) => value.trim() || undefined)
-  .optional();
-
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
   PORT: integer(1, 65535, 3000),
   HOST: z.string().trim().min(1, { error: 'must not be empty (0.0.0.0 listens on every interface)' }).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'], { error: 'must be one of fatal, error, warn, log, debug, verbose' }).default('log'),
   SHUTDOWN_TIMEOUT_SECONDS: integer(1, 300, 10),
-  REDIS_URL: optionalText,
-  REDIS_TLS_CA_FILE: optionalText,
   REDIS_TLS_INSECURE: flag,
   REDIS_FAMILY: z.enum(['0', '4', '6'], { error: 'must be 0 (IPv4 and IPv6, the default), 4 or 6' }).transform(Number).default(0),
   REDIS_KEY_PREFIX: z
@@ -75,7 +68,6 @@ const envSchema = z.object({
     })
     .default('pharmacare'),
   REDIS_COMMAND_TIMEOUT_MS: integer(50, 60_000, 1000),
-  JWT_SECRET: optionalText,
   HEALTH_REDIS_GRACE_SECONDS: integer(0, 3600, 20),
 });
 
@@ -84,17 +76,16 @@ type Env = Record<string, string | undefined>;
 /** Validates the environment. Throws ConfigError listing every problem; never returns a half-valid config. */
 export function loadConfig(env: Env): AppConfig {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}.`));
-  }
-  const vars = parsed.data;
-  const problems: string[] = [];
-  const production = vars.NODE_ENV === 'production';
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}.`);
+  // The checks below read the raw strings, so they report their problems even when the schema found others.
+  const production = env.NODE_ENV?.trim() === 'production';
+  const redisUrl = env.REDIS_URL?.trim();
+  const caFile = env.REDIS_TLS_CA_FILE?.trim();
 
   let endpoint: RedisEndpoint | undefined;
-  if (vars.REDIS_URL) {
+  if (redisUrl) {
     try {
-      endpoint = parseRedisUrl(vars.REDIS_URL);
+      endpoint = parseRedisUrl(redisUrl);
     } catch (error) {
       if (!(error instanceof RedisUrlError)) throw error;
       problems.push(`REDIS_URL ${error.message}`);
@@ -105,9 +96,9 @@ export function loadConfig(env: Env): AppConfig {
     );
   }
 
-  const tlsCa = vars.REDIS_TLS_CA_FILE ? readCaFile(vars.REDIS_TLS_CA_FILE, problems) : undefined;
+  const tlsCa = caFile ? readCaFile(caFile, problems) : undefined;
 
-  let jwtSecret = vars.JWT_SECRET;
+  let jwtSecret = env.JWT_SECRET?.trim() || undefined;
   if (jwtSecret && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
     problems.push(`JWT_SECRET is ${jwtSecret.length} characters long; use at least ${MIN_JWT_SECRET_LENGTH} (for example: openssl rand -base64 48).`);
   }
@@ -117,7 +108,8 @@ export function loadConfig(env: Env): AppConfig {
   const generated = !jwtSecret;
   jwtSecret ??= randomBytes(48).toString('base64');
 
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const vars = parsed.data;
 
   return {
     nodeEnv: vars.NODE_ENV,
@@ -128,7 +120,7 @@ export function loadConfig(env: Env): AppConfig {
     redis: {
       endpoint,
       tlsCa,
-      tlsCaFile: vars.REDIS_TLS_CA_FILE,
+      tlsCaFile: caFile,
       tlsInsecure: vars.REDIS_TLS_INSECURE,
       family: vars.REDIS_FAMILY as 0 | 4 | 6,
       keyPrefix: vars.REDIS_KEY_PREFIX,

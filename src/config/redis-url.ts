@@ -1,3 +1,5 @@
+import { isIPv4 } from 'node:net';
+
 /**
  * The one place REDIS_URL is parsed. Everything downstream (ioredis options, logs, /health, doctor)
  * works from the RedisEndpoint this returns, so the rules below are the whole provider table.
@@ -27,10 +29,10 @@ const PROVIDERS: ReadonlyArray<{ provider: RedisProvider; matches: (host: string
   // Render Key Value: external hosts (oregon-keyvalue.render.com) are TLS-only; internal ones (red-xxxx) are plain.
   { provider: 'render', matches: (host) => host.endsWith('.render.com'), tlsOnly: true },
   { provider: 'render', matches: (host) => /^red-[a-z0-9]+$/.test(host), tlsOnly: false },
-  { provider: 'railway', matches: (host) => host.endsWith('.railway.internal') || host.endsWith('.rlwy.net'), tlsOnly: false },
+  { provider: 'railway', matches: (host) => host.endsWith('.railway.internal') || host.endsWith('.proxy.rlwy.net'), tlsOnly: false },
   {
     provider: 'local',
-    matches: (host) => host === 'localhost' || host === '::1' || host.startsWith('127.'),
+    matches: (host) => host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.')),
     tlsOnly: false,
   },
 ];
@@ -74,8 +76,8 @@ export function parseRedisUrl(value: string): RedisEndpoint {
   }
 
   const requestedTls = url.protocol === 'rediss:';
-  const username = url.username ? decodeURIComponent(url.username) : undefined;
-  const password = url.password ? decodeURIComponent(url.password) : undefined;
+  const username = decodeCredential(url.username, 'user');
+  const password = decodeCredential(url.password, 'password');
   const tls = requestedTls || tlsOnly;
   return {
     host,
@@ -88,6 +90,15 @@ export function parseRedisUrl(value: string): RedisEndpoint {
     tlsUpgraded: tls && !requestedTls,
     redacted: redactedUrl(tls, url.hostname, port, db, username, password !== undefined),
   };
+}
+
+function decodeCredential(encoded: string, what: 'user' | 'password'): string | undefined {
+  if (!encoded) return undefined;
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new RedisUrlError(`has a ${what} with an invalid %-escape: write "%" as %25 and other special characters %-encoded.`);
+  }
 }
 
 function parseDatabase(pathname: string): number {

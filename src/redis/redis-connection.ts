@@ -72,13 +72,16 @@ export class RedisConnection {
       const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS, false).unref());
       if (await Promise.race([quit, timeout])) return;
     }
+    // ioredis listens for one error per socket; a TLS socket cut mid-handshake can emit a second one
+    // (the server's alert), which would crash the process as an uncaught exception.
+    this.client.stream?.on('error', () => undefined);
     this.client.disconnect();
   }
 
   private onReady(): void {
     if (this.state === 'closed') return;
     const now = this.now();
-    if (!this.everReady) {
+    if (this.attempts === 0) {
       this.logger.log(`ready in ${now - this.createdAt} ms`);
     } else {
       this.logger.log(`recovered after ${formatDuration(now - (this.downSince ?? now))} (${this.attempts} reconnect attempts)`);

@@ -84,5 +84,7 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       fix: endpoint.tls ? 'Redis may be restarting; it reconnects by itself' : 'Redis may be restarting; if the server requires TLS, use rediss://',
     };
   }
-  return { kind: 'other', reason: `${code ? `${code}: ` : ''}${message}`, fix: 'see the Redis server logs; run npm run doctor' };
+  // A server that refuses AUTH may echo its arguments: never let the password through.
+  const reason = endpoint.password ? message.split(endpoint.password).join('***') : message;
+  return { kind: 'other', reason: `${code ? `${code}: ` : ''}${reason}`, fix: 'see the Redis server logs and the configuration in README.md' };
 }

@@ -1,0 +1,269 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateTestCertificates, type TestCertificates } from '../../test/support/tls-certificates';
+import { ConfigError, loadConfig } from './app-config';
+
+type Env = Record<string, string | undefined>;
+
+const JWT_SECRET = 'jwt-secret-Xk29Qm47Lp83Zr65Wt10Yv';
+const REDIS_PASSWORD = 'Rp8Vq3RedisPassUnique';
+
+/** Calls loadConfig expecting a ConfigError, and returns it. */
+function configError(env: Env): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(Object.keys(env))}`);
+}
+
+/** Asserts one problem naming `variable` at its start, and returns it. */
+function onlyProblem(error: ConfigError, variable: string): string {
+  expect(error.problems).toHaveLength(1);
+  const [problem] = error.problems;
+  expect(problem.startsWith(`${variable} `)).toBe(true);
+  expect(error.message).toContain(problem);
+  return problem;
+}
+
+describe('loadConfig', () => {
+  describe('defaults', () => {
+    it('gives development defaults for an empty environment', () => {
+      const config = loadConfig({});
+      expect(config.nodeEnv).toBe('development');
+      expect(config.port).toBe(3000);
+      expect(config.host).toBe('0.0.0.0');
+      expect(config.logLevel).toBe('log');
+      expect(config.shutdownTimeoutMs).toBe(10_000);
+      expect(config.health.redisGraceMs).toBe(20_000);
+      expect(config.redis.endpoint).toBeUndefined();
+      expect(config.redis.tlsCa).toBeUndefined();
+      expect(config.redis.tlsCaFile).toBeUndefined();
+      expect(config.redis.tlsInsecure).toBe(false);
+      expect(config.redis.family).toBe(0);
+      expect(config.redis.keyPrefix).toBe('pharmacare');
+      expect(config.redis.commandTimeoutMs).toBe(1000);
+      expect(config.jwt.generated).toBe(true);
+      expect(config.jwt.secret.length).toBeGreaterThanOrEqual(32);
+    });
+
+    it('generates a different JWT secret on each load', () => {
+      expect(loadConfig({}).jwt.secret).not.toBe(loadConfig({}).jwt.secret);
+    });
+
+    it('treats blank REDIS_URL and JWT_SECRET as unset', () => {
+      const config = loadConfig({ REDIS_URL: '   ', JWT_SECRET: '' });
+      expect(config.redis.endpoint).toBeUndefined();
+      expect(config.jwt.generated).toBe(true);
+    });
+  });
+
+  describe('explicit values', () => {
+    it('reads every variable', () => {
+      const config = loadConfig({
+        NODE_ENV: 'production',
+        PORT: '10000',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'debug',
+        SHUTDOWN_TIMEOUT_SECONDS: '25',
+        REDIS_URL: `rediss://default:${REDIS_PASSWORD}@eu1-fine-bird-12345.upstash.io:6379`,
+        REDIS_TLS_INSECURE: 'true',
+        REDIS_FAMILY: '6',
+        REDIS_KEY_PREFIX: 'pharmacare:staging',
+        REDIS_COMMAND_TIMEOUT_MS: '2500',
+        JWT_SECRET,
+        HEALTH_REDIS_GRACE_SECONDS: '45',
+      });
+      expect(config.nodeEnv).toBe('production');
+      expect(config.port).toBe(10_000);
+      expect(config.host).toBe('127.0.0.1');
+      expect(config.logLevel).toBe('debug');
+      expect(config.shutdownTimeoutMs).toBe(25_000);
+      expect(config.health.redisGraceMs).toBe(45_000);
+      expect(config.redis.endpoint?.provider).toBe('upstash');
+      expect(config.redis.endpoint?.password).toBe(REDIS_PASSWORD);
+      expect(config.redis.tlsInsecure).toBe(true);
+      expect(config.redis.family).toBe(6);
+      expect(config.redis.keyPrefix).toBe('pharmacare:staging');
+      expect(config.redis.commandTimeoutMs).toBe(2500);
+      expect(config.jwt).toEqual({ secret: JWT_SECRET, generated: false });
+    });
+
+    it.each([
+      ['true', true],
+      ['1', true],
+      ['false', false],
+      ['0', false],
+    ] as const)('reads REDIS_TLS_INSECURE=%s as %s', (value, expected) => {
+      expect(loadConfig({ REDIS_TLS_INSECURE: value }).redis.tlsInsecure).toBe(expected);
+    });
+
+    it('accepts REDIS_FAMILY 4', () => {
+      expect(loadConfig({ REDIS_FAMILY: '4' }).redis.family).toBe(4);
+    });
+  });
+
+  describe('production', () => {
+    it('requires REDIS_URL and JWT_SECRET, reporting both at once', () => {
+      const error = configError({ NODE_ENV: 'production' });
+      expect(error.problems).toHaveLength(2);
+      expect(error.problems.filter((problem) => problem.startsWith('REDIS_URL '))).toHaveLength(1);
+      expect(error.problems.filter((problem) => problem.startsWith('JWT_SECRET '))).toHaveLength(1);
+      expect(error.message).toContain('REDIS_URL');
+      expect(error.message).toContain('JWT_SECRET');
+    });
+
+    it('requires JWT_SECRET even when REDIS_URL is set', () => {
+      const error = configError({ NODE_ENV: 'production', REDIS_URL: `rediss://default:${REDIS_PASSWORD}@x.upstash.io:6379` });
+      onlyProblem(error, 'JWT_SECRET');
+      expect(error.message).not.toContain(REDIS_PASSWORD);
+    });
+
+    it('requires REDIS_URL even when JWT_SECRET is set', () => {
+      const error = configError({ NODE_ENV: 'production', JWT_SECRET });
+      onlyProblem(error, 'REDIS_URL');
+      expect(error.message).not.toContain(JWT_SECRET);
+    });
+
+    it('does not require them outside production', () => {
+      expect(loadConfig({ NODE_ENV: 'test' }).nodeEnv).toBe('test');
+    });
+  });
+
+  describe('invalid values', () => {
+    it.each(['abc', '0', '70000', '-1', '3.5'])('rejects PORT=%s', (port) => {
+      onlyProblem(configError({ PORT: port }), 'PORT');
+    });
+
+    it('rejects REDIS_FAMILY=5', () => {
+      onlyProblem(configError({ REDIS_FAMILY: '5' }), 'REDIS_FAMILY');
+    });
+
+    it.each(['a:', 'has space', ':lead', 'a::b'])('rejects REDIS_KEY_PREFIX=%s', (prefix) => {
+      onlyProblem(configError({ REDIS_KEY_PREFIX: prefix }), 'REDIS_KEY_PREFIX');
+    });
+
+    it('rejects REDIS_TLS_INSECURE=yes', () => {
+      const problem = onlyProblem(configError({ REDIS_TLS_INSECURE: 'yes' }), 'REDIS_TLS_INSECURE');
+      expect(problem).toContain('true or false');
+    });
+
+    it('rejects an unknown NODE_ENV and LOG_LEVEL', () => {
+      onlyProblem(configError({ NODE_ENV: 'staging' }), 'NODE_ENV');
+      onlyProblem(configError({ LOG_LEVEL: 'info' }), 'LOG_LEVEL');
+    });
+
+    it('rejects out-of-range timeouts', () => {
+      onlyProblem(configError({ REDIS_COMMAND_TIMEOUT_MS: '10' }), 'REDIS_COMMAND_TIMEOUT_MS');
+      onlyProblem(configError({ SHUTDOWN_TIMEOUT_SECONDS: '0' }), 'SHUTDOWN_TIMEOUT_SECONDS');
+      onlyProblem(configError({ HEALTH_REDIS_GRACE_SECONDS: '3601' }), 'HEALTH_REDIS_GRACE_SECONDS');
+    });
+
+    it('rejects a short JWT_SECRET without printing it', () => {
+      const secret = 'shortSecretUnique';
+      const error = configError({ JWT_SECRET: secret });
+      const problem = onlyProblem(error, 'JWT_SECRET');
+      expect(problem).toContain('32');
+      expect(error.message).not.toContain(secret);
+    });
+
+    it('accepts a JWT_SECRET of exactly 32 characters', () => {
+      const secret = 'a'.repeat(32);
+      expect(loadConfig({ JWT_SECRET: secret }).jwt).toEqual({ secret, generated: false });
+    });
+
+    it('names REDIS_URL for an https:// URL without printing its password', () => {
+      const error = configError({ REDIS_URL: `https://default:${REDIS_PASSWORD}@eu1-fine-bird-12345.upstash.io` });
+      const problem = onlyProblem(error, 'REDIS_URL');
+      expect(problem).toContain('rediss://');
+      expect(error.message).not.toContain(REDIS_PASSWORD);
+    });
+
+    it('names REDIS_URL for a non-zero Upstash database without printing its password', () => {
+      const error = configError({ REDIS_URL: `rediss://default:${REDIS_PASSWORD}@x.upstash.io:6379/1` });
+      onlyProblem(error, 'REDIS_URL');
+      expect(error.message).not.toContain(REDIS_PASSWORD);
+    });
+
+    it('reports REDIS_URL and JWT_SECRET problems together, without either secret', () => {
+      const shortSecret = 'tooShortJwtSecretXYZ';
+      const error = configError({
+        NODE_ENV: 'production',
+        REDIS_URL: `redis://default:${REDIS_PASSWORD}@cache.example.com:6379/notanumber`,
+        JWT_SECRET: shortSecret,
+      });
+      expect(error.problems).toHaveLength(2);
+      expect(error.problems.some((problem) => problem.startsWith('REDIS_URL '))).toBe(true);
+      expect(error.problems.some((problem) => problem.startsWith('JWT_SECRET '))).toBe(true);
+      expect(error.message).not.toContain(REDIS_PASSWORD);
+      expect(error.message).not.toContain(shortSecret);
+    });
+
+    it('never includes a valid JWT_SECRET in an error about something else', () => {
+      const error = configError({ JWT_SECRET, REDIS_KEY_PREFIX: 'a:' });
+      onlyProblem(error, 'REDIS_KEY_PREFIX');
+      expect(error.message).not.toContain(JWT_SECRET);
+    });
+  });
+
+  describe('REDIS_TLS_CA_FILE', () => {
+    let dir: string;
+    let certificates: TestCertificates;
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'pharmacare-config-'));
+      certificates = await generateTestCertificates(join(dir, 'certs'));
+    });
+
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('reports a missing file', () => {
+      const missing = join(dir, 'does-not-exist.pem');
+      const problem = onlyProblem(configError({ REDIS_TLS_CA_FILE: missing }), 'REDIS_TLS_CA_FILE');
+      expect(problem).toContain(missing);
+      expect(problem).toContain('ENOENT');
+    });
+
+    it('reports a file that holds no PEM certificate', async () => {
+      const notPem = join(dir, 'not-a-cert.pem');
+      await writeFile(notPem, 'this is not a certificate\n');
+      const problem = onlyProblem(configError({ REDIS_TLS_CA_FILE: notPem }), 'REDIS_TLS_CA_FILE');
+      expect(problem).toContain(notPem);
+      expect(problem).toContain('BEGIN CERTIFICATE');
+    });
+
+    it('returns the content of a PEM file', () => {
+      const config = loadConfig({ REDIS_TLS_CA_FILE: certificates.caFile });
+      expect(config.redis.tlsCa).toBe(certificates.caPem);
+      expect(config.redis.tlsCaFile).toBe(certificates.caFile);
+    });
+
+    it('reports a bad CA file in production together with the missing variables', () => {
+      const missing = join(dir, 'missing-in-production.pem');
+      const error = configError({ NODE_ENV: 'production', REDIS_TLS_CA_FILE: missing });
+      expect(error.problems).toHaveLength(3);
+      expect(error.problems.map((problem) => problem.split(' ')[0]).sort()).toEqual(['JWT_SECRET', 'REDIS_TLS_CA_FILE', 'REDIS_URL']);
+    });
+  });
+});
+
+describe('loadConfig reports every problem at once', () => {
+  it('lists schema problems together with REDIS_URL and JWT_SECRET problems', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'abc', JWT_SECRET: 'short', REDIS_URL: 'https://x.upstash.io' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.map((problem) => problem.split(' ')[0]).sort()).toEqual(['JWT_SECRET', 'PORT', 'REDIS_URL']);
+  });
+});

@@ -1,0 +1,141 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { CapturingLogger } from '../../test/support/capturing-logger';
+import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
+import { generateTestCertificates, TestCertificates } from '../../test/support/tls-certificates';
+import { loadConfig } from '../config';
+import { RedisConnections } from './redis-connections';
+
+const PASSWORD = 'tls-and-password-S3cret';
+let certificates: TestCertificates;
+let certificatesDir: string;
+let tlsRedis: RedisServer;
+const logger = CapturingLogger.install();
+const open: RedisConnections[] = [];
+
+function connect(env: Record<string, string>): RedisConnections {
+  const connections = new RedisConnections(loadConfig({ NODE_ENV: 'test', ...env }));
+  open.push(connections);
+  return connections;
+}
+
+function nextEvent(client: Redis, event: 'ready' | 'error' | 'reconnecting'): Promise<unknown> {
+  return new Promise((resolve) => client.once(event, resolve));
+}
+
+beforeAll(async () => {
+  certificatesDir = await mkdtemp(join(tmpdir(), 'pharmacare-certs-'));
+  certificates = await generateTestCertificates(certificatesDir);
+  tlsRedis = await RedisServer.start({ tls: certificates, password: PASSWORD });
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((connections) => connections.onApplicationShutdown()));
+  logger.lines.length = 0;
+});
+
+afterAll(async () => {
+  await stopAllRedisServers();
+  await rm(certificatesDir, { recursive: true, force: true });
+});
+
+describe('TLS (the way Upstash behaves: TLS plus a password)', () => {
+  it('connects and verifies the certificate with the CA from REDIS_TLS_CA_FILE', async () => {
+    const connections = connect({ REDIS_URL: tlsRedis.url(), REDIS_TLS_CA_FILE: certificates.caFile });
+    const client = connections.client('command');
+    await Promise.all((['command', 'queue', 'subscriber'] as const).map((role) => nextEvent(connections.client(role), 'ready')));
+    expect(await client.ping()).toBe('PONG');
+    expect(connections.status('command').state).toBe('ready');
+    expect(logger.text).toContain(`certificate verified against the CA in ${certificates.caFile}`);
+  });
+
+  it('refuses a server whose certificate no trusted CA signed, and says how to fix it', async () => {
+    const connections = connect({ REDIS_URL: tlsRedis.url() });
+    await nextEvent(connections.client('command'), 'error');
+    const status = connections.status('command');
+    expect(status.state).toBe('down');
+    expect(status.lastError?.kind).toBe('tls');
+    expect(logger.text).toMatch(/\[Redis:command\] cannot connect: TLS certificate of localhost rejected .*REDIS_TLS_CA_FILE/);
+  });
+
+  it('refuses the certificate when REDIS_TLS_CA_FILE holds another CA', async () => {
+    const connections = connect({ REDIS_URL: tlsRedis.url(), REDIS_TLS_CA_FILE: certificates.otherCaFile });
+    await nextEvent(connections.client('command'), 'error');
+    expect(connections.status('command').lastError?.kind).toBe('tls');
+  });
+
+  it('accepts an unverifiable certificate only with REDIS_TLS_INSECURE=true, and warns about it', async () => {
+    const connections = connect({ REDIS_URL: tlsRedis.url(), REDIS_TLS_INSECURE: 'true' });
+    await nextEvent(connections.client('command'), 'ready');
+    expect(logger.lines.filter((line) => line.startsWith('warn') && line.includes('REDIS_TLS_INSECURE=true'))).toHaveLength(1);
+  });
+
+  it('retries a certificate error slowly', async () => {
+    const connections = connect({ REDIS_URL: tlsRedis.url() });
+    const client = connections.client('queue');
+    await nextEvent(client, 'error');
+    const delay = (await nextEvent(client, 'reconnecting')) as number;
+    expect(delay).toBeGreaterThanOrEqual(15_000);
+  });
+});
+
+describe('authentication', () => {
+  let passwordRedis: RedisServer;
+  beforeAll(async () => {
+    passwordRedis = await RedisServer.start({ password: PASSWORD, aclUser: { name: 'pharmacy-app', password: 'acl-user-pass-123' } });
+  });
+
+  it('reports WRONGPASS as an authentication failure with the fix, without printing the password, and retries slowly', async () => {
+    const wrong = 'not-the-right-password-42';
+    const connections = connect({ REDIS_URL: passwordRedis.url({ password: wrong }) });
+    const client = connections.client('command');
+    await nextEvent(client, 'error');
+    expect(connections.status('command').lastError?.kind).toBe('auth');
+    expect(logger.text).toMatch(/\[Redis:command\] cannot connect: authentication failed \(WRONGPASS\); the user or password in REDIS_URL is wrong/);
+    const delay = (await nextEvent(client, 'reconnecting')) as number;
+    expect(delay).toBeGreaterThanOrEqual(15_000);
+    expect(logger.text).not.toContain(wrong);
+    expect(logger.text).not.toContain(PASSWORD);
+  });
+
+  it('reports a missing password (NOAUTH) with the fix', async () => {
+    const connections = connect({ REDIS_URL: `redis://127.0.0.1:${passwordRedis.port}` });
+    await nextEvent(connections.client('command'), 'error');
+    expect(connections.status('command').lastError?.kind).toBe('auth');
+    expect(logger.text).toMatch(/requires a password but REDIS_URL has none/);
+  });
+
+  it('connects as an ACL user named in the URL', async () => {
+    const connections = connect({ REDIS_URL: passwordRedis.url({ user: 'pharmacy-app' }) });
+    await nextEvent(connections.client('command'), 'ready');
+    expect(await connections.client('command').call('ACL', 'WHOAMI')).toBe('pharmacy-app');
+  });
+});
+
+describe('the command client fails fast', () => {
+  it('rejects a command at once while Redis is unreachable instead of queueing it', async () => {
+    const redis = await RedisServer.start();
+    const connections = connect({ REDIS_URL: redis.url() });
+    const client = connections.client('command');
+    await nextEvent(client, 'ready');
+    await redis.kill();
+    await nextEvent(client, 'reconnecting');
+    await expect(client.get('anything')).rejects.toThrow(/enableOfflineQueue|Stream isn't writeable/);
+  });
+
+  it('times a command out when Redis is frozen', async () => {
+    const redis = await RedisServer.start();
+    const connections = connect({ REDIS_URL: redis.url(), REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const client = connections.client('command');
+    await nextEvent(client, 'ready');
+    redis.pause();
+    try {
+      await expect(client.get('anything')).rejects.toThrow(/Command timed out/);
+    } finally {
+      redis.resume();
+    }
+  });
+});

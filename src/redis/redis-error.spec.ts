@@ -1,0 +1,166 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseRedisUrl, type RedisEndpoint } from '../config';
+import { diagnoseRedisError, type RedisErrorDiagnosis } from './redis-error';
+
+const SECRET = 'Tq7pLeakCanaryPw42';
+
+const withPassword: RedisEndpoint = parseRedisUrl(`rediss://default:${SECRET}@eu1-fine-bird-12345.upstash.io:6379`);
+const withoutPassword: RedisEndpoint = parseRedisUrl('redis://cache.example.com:6380');
+
+/** An error shaped like the ones ioredis and Node sockets emit. */
+function redisError(message: string, code?: string): Error & { code?: string } {
+  const error: Error & { code?: string } = new Error(message);
+  if (code !== undefined) error.code = code;
+  return error;
+}
+
+/** Like ioredis does, attaches the failed command and its arguments (the AUTH password among them). */
+function withAuthCommand(error: Error & { code?: string }): Error & { code?: string; command: { name: string; args: string[] } } {
+  return Object.assign(error, { command: { name: 'auth', args: ['default', SECRET] } });
+}
+
+function expectNoSecret(diagnosis: RedisErrorDiagnosis): void {
+  expect(diagnosis.reason).not.toContain(SECRET);
+  expect(diagnosis.fix).not.toContain(SECRET);
+}
+
+describe('diagnoseRedisError', () => {
+  describe('authentication', () => {
+    it('diagnoses WRONGPASS as auth, pointing at REDIS_URL', () => {
+      const diagnosis = diagnoseRedisError(
+        redisError('WRONGPASS invalid username-password pair or user is disabled.'),
+        withPassword,
+      );
+      expect(diagnosis.kind).toBe('auth');
+      expect(diagnosis.reason).toContain('WRONGPASS');
+      expect(diagnosis.fix).toContain('REDIS_URL');
+      expectNoSecret(diagnosis);
+    });
+
+    it('diagnoses NOAUTH as auth, saying to add a password', () => {
+      const diagnosis = diagnoseRedisError(redisError('NOAUTH Authentication required.'), withoutPassword);
+      expect(diagnosis.kind).toBe('auth');
+      expect(diagnosis.reason).toContain('NOAUTH');
+      expect(diagnosis.fix).toContain('REDIS_URL');
+      expect(diagnosis.fix).toMatch(/requires a password/);
+    });
+
+    it('gives NOAUTH a different fix from a wrong password', () => {
+      const wrong = diagnoseRedisError(redisError('WRONGPASS invalid username-password pair'), withPassword);
+      const missing = diagnoseRedisError(redisError('NOAUTH Authentication required.'), withPassword);
+      expect(missing.kind).toBe('auth');
+      expect(missing.fix).not.toBe(wrong.fix);
+      expect(missing.fix).toMatch(/requires a password/);
+    });
+
+    it('diagnoses the older "invalid password" reply as auth', () => {
+      const diagnosis = diagnoseRedisError(redisError('ERR invalid password'), withPassword);
+      expect(diagnosis.kind).toBe('auth');
+      expect(diagnosis.fix).toContain('REDIS_URL');
+    });
+
+    it('does not leak the password carried on error.command.args', () => {
+      const error = withAuthCommand(redisError('WRONGPASS invalid username-password pair or user is disabled.'));
+      const diagnosis = diagnoseRedisError(error, withPassword);
+      expect(diagnosis.kind).toBe('auth');
+      expectNoSecret(diagnosis);
+      expect(JSON.stringify(diagnosis)).not.toContain(SECRET);
+    });
+  });
+
+  describe('TLS', () => {
+    it.each(['SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'])(
+      'diagnoses %s as tls, pointing at REDIS_TLS_CA_FILE',
+      (code) => {
+        const diagnosis = diagnoseRedisError(redisError(`certificate problem (${code})`, code), withPassword);
+        expect(diagnosis.kind).toBe('tls');
+        expect(diagnosis.reason).toContain(code);
+        expect(diagnosis.reason).toContain('eu1-fine-bird-12345.upstash.io');
+        expect(diagnosis.fix).toContain('REDIS_TLS_CA_FILE');
+        expectNoSecret(diagnosis);
+      },
+    );
+
+    it('diagnoses ERR_TLS_CERT_ALTNAME_INVALID as tls, about the host name', () => {
+      const diagnosis = diagnoseRedisError(
+        redisError("Hostname/IP does not match certificate's altnames", 'ERR_TLS_CERT_ALTNAME_INVALID'),
+        withPassword,
+      );
+      expect(diagnosis.kind).toBe('tls');
+      expect(diagnosis.fix).toContain('host name');
+      expect(diagnosis.fix).toContain('eu1-fine-bird-12345.upstash.io');
+      expectNoSecret(diagnosis);
+    });
+
+    it('does not leak the password carried on error.command.args', () => {
+      const error = withAuthCommand(redisError('self-signed certificate in certificate chain', 'SELF_SIGNED_CERT_IN_CHAIN'));
+      const diagnosis = diagnoseRedisError(error, withPassword);
+      expect(diagnosis.kind).toBe('tls');
+      expectNoSecret(diagnosis);
+    });
+  });
+
+  describe('network', () => {
+    it('diagnoses ECONNREFUSED as refused, naming host and port', () => {
+      const diagnosis = diagnoseRedisError(redisError('connect ECONNREFUSED 10.0.0.5:6380', 'ECONNREFUSED'), withoutPassword);
+      expect(diagnosis.kind).toBe('refused');
+      expect(diagnosis.reason).toContain('cache.example.com:6380');
+      expect(diagnosis.fix).toContain('REDIS_URL');
+    });
+
+    it('diagnoses ENOTFOUND as dns, naming the host', () => {
+      const diagnosis = diagnoseRedisError(redisError('getaddrinfo ENOTFOUND cache.example.com', 'ENOTFOUND'), withoutPassword);
+      expect(diagnosis.kind).toBe('dns');
+      expect(diagnosis.reason).toContain('cache.example.com');
+    });
+
+    it('diagnoses ETIMEDOUT as timeout', () => {
+      const diagnosis = diagnoseRedisError(redisError('connect ETIMEDOUT', 'ETIMEDOUT'), withoutPassword);
+      expect(diagnosis.kind).toBe('timeout');
+      expect(diagnosis.reason).toContain('cache.example.com:6380');
+    });
+
+    it('diagnoses ECONNRESET as closed', () => {
+      const diagnosis = diagnoseRedisError(redisError('read ECONNRESET', 'ECONNRESET'), withoutPassword);
+      expect(diagnosis.kind).toBe('closed');
+      expect(diagnosis.reason).toContain('cache.example.com:6380');
+    });
+
+    it.each([
+      ['ECONNREFUSED', 'refused'],
+      ['ENOTFOUND', 'dns'],
+      ['ETIMEDOUT', 'timeout'],
+      ['ECONNRESET', 'closed'],
+    ] as const)('does not leak the password carried on error.command.args (%s)', (code, kind) => {
+      const diagnosis = diagnoseRedisError(withAuthCommand(redisError(`socket error ${code}`, code)), withPassword);
+      expect(diagnosis.kind).toBe(kind);
+      expectNoSecret(diagnosis);
+    });
+  });
+
+  describe('anything else', () => {
+    it('diagnoses an unknown error as other, keeping its message', () => {
+      const diagnosis = diagnoseRedisError(redisError('OOM command not allowed when used memory > maxmemory'), withoutPassword);
+      expect(diagnosis.kind).toBe('other');
+      expect(diagnosis.reason).toContain('OOM command not allowed');
+      expect(diagnosis.fix.length).toBeGreaterThan(0);
+    });
+
+    it('does not leak the password carried on error.command.args', () => {
+      const error = withAuthCommand(redisError('ERR something unexpected', 'ESOMETHING'));
+      const diagnosis = diagnoseRedisError(error, withPassword);
+      expect(diagnosis.kind).toBe('other');
+      expectNoSecret(diagnosis);
+    });
+  });
+});
+
+describe('diagnoseRedisError regressions', () => {
+  it('masks a password that the server echoes back in an unknown error', () => {
+    const endpoint = parseRedisUrl('redis://:Canary123@cache.example.com:6379');
+    const diagnosis = diagnoseRedisError(new Error("ERR unknown command 'AUTH', with args beginning with: 'Canary123' "), endpoint);
+    expect(diagnosis.kind).toBe('other');
+    expect(diagnosis.reason).not.toContain('Canary123');
+    expect(diagnosis.reason).toContain('***');
+  });
+});
