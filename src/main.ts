@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   let devRedis: DevelopmentRedis | undefined;
   if (!config.redis.endpoint) {
     devRedis = await startDevelopmentRedis(DEV_DIR);
-    log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url} (set REDIS_URL to use your own)`);
+    log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url} (pid ${devRedis.pid}; set REDIS_URL to use your own)`);
     config = { ...config, redis: { ...config.redis, endpoint: parseRedisUrl(devRedis.url) } };
   }
   if (config.jwt.generated) {
@@ -49,11 +49,11 @@ async function main(): Promise<void> {
     log.log(`${signal} received: shutting down (deadline ${config.shutdownTimeoutMs / 1000} s)`);
     setTimeout(() => {
       log.error(`shutdown did not finish within ${config.shutdownTimeoutMs / 1000} s (SHUTDOWN_TIMEOUT_SECONDS): exiting anyway`);
-      devRedis?.stop();
+      void devRedis?.stop();
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
     await app.close();
-    devRedis?.stop();
+    await devRedis?.stop();
     log.log('shutdown complete');
     process.exit(0);
   };

@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 export interface DevelopmentRedis {
   readonly url: string;
-  stop(): void;
+  readonly pid: number;
+  /** SIGTERM, and resolves once it has exited (SIGKILL after a few seconds). */
+  stop(): Promise<void>;
 }
 
 const READY_LINE = 'Ready to accept connections';
+const SETPRIV = '/usr/bin/setpriv';
 const START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 3_000;
 
 /**
  * A private redis-server for `npm run start:dev` without REDIS_URL: on a free loopback port, nothing on disk,
@@ -20,18 +24,26 @@ export async function startDevelopmentRedis(workDir: string): Promise<Developmen
   mkdirSync(dir, { recursive: true });
   const port = await freeLoopbackPort();
   const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stop = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  // On Linux the kernel kills it if this process dies without cleaning up (SIGKILL, a crash under --watch).
+  const tied = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'redis-server', ...args] : ['redis-server', ...args];
+  const child = spawn(tied[0], tied.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (!running()) return;
+    child.kill('SIGTERM');
+    const force = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(force);
   };
-  process.once('exit', stop);
+  process.once('exit', () => running() && child.kill('SIGKILL'));
 
   await new Promise<void>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => fail(new Error(`redis-server did not start within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
     const fail = (error: Error) => {
       clearTimeout(timer);
-      stop();
+      void stop();
       reject(error);
     };
     child.once('error', (error: NodeJS.ErrnoException) =>
@@ -54,7 +66,7 @@ export async function startDevelopmentRedis(workDir: string): Promise<Developmen
     });
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   });
-  return { url: `redis://127.0.0.1:${port}`, stop };
+  return { url: `redis://127.0.0.1:${port}`, pid: child.pid ?? 0, stop };
 }
 
 function freeLoopbackPort(): Promise<number> {

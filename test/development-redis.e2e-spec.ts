@@ -1,0 +1,36 @@
+import { describe, expect, it } from '@jest/globals';
+import { AppProcess } from './support/app-process';
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('npm run start:dev without REDIS_URL', () => {
+  it('starts a private Redis (never 6379), says so in one line, serves a healthy /health and stops that Redis on shutdown', async () => {
+    const app = await AppProcess.start({ NODE_ENV: 'development' });
+    try {
+      const announced = app.matching(/started a private development Redis/);
+      expect(announced).toHaveLength(1);
+      const port = Number(/redis:\/\/127\.0\.0\.1:(\d+)/.exec(announced[0])?.[1]);
+      expect(port).toBeGreaterThan(0);
+      expect(port).not.toBe(6379);
+
+      await app.waitForLines(/ready in \d+ ms/, 3);
+      const health = await app.request('/health');
+      expect(health.status).toBe(200);
+      expect((health.body as { status: string }).status).toBe('ok');
+
+      const pid = Number(/pid (\d+)/.exec(announced[0])?.[1]);
+      expect(isRunning(pid)).toBe(true);
+      expect(await app.stop()).toEqual({ code: 0, signal: null });
+      expect(isRunning(pid)).toBe(false);
+    } finally {
+      await app.stop();
+    }
+  });
+});
