@@ -1,0 +1,2 @@
+// Every benchmark suite, one line each. run.ts runs them (and orders BENCHMARKS.md) by name.
+export * as health from './health.bench';

@@ -1,0 +1,243 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export type Cell = string | number;
+export type Row = Record<string, Cell>;
+
+export interface Check {
+  label: string;
+  ok: boolean;
+}
+
+export interface BenchResult {
+  /** One table per suite: the columns are the union of the rows' keys, in order of first appearance. */
+  rows: Row[];
+  notes?: string[];
+  /** Pass/fail assertions about the run; any failure makes `npm run bench` exit 1. */
+  checks?: Check[];
+}
+
+/** What a `*.bench.ts` module exports (the module namespace itself is the suite). */
+export interface Suite {
+  /** Short id: the CLI filter and the BENCHMARKS.md section marker. */
+  readonly name: string;
+  readonly title: string;
+  run(): Promise<BenchResult>;
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+
+// ---------------------------------------------------------------- statistics
+
+/** Nearest-rank percentile (p in 0..100) of samples; NaN when there are none. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+export function median(samples: readonly number[]): number {
+  return percentile(samples, 50);
+}
+
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+  return { n: samples.length, p50: percentile(samples, 50), p99: percentile(samples, 99), max: percentile(samples, 100) };
+}
+
+// ---------------------------------------------------------------- formatting
+
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '–';
+  if (ms < 10) return ms.toFixed(2);
+  if (ms < 100) return ms.toFixed(1);
+  return ms.toFixed(0);
+}
+
+export function formatRatio(value: number, baseline: number): string {
+  if (!Number.isFinite(value) || !Number.isFinite(baseline) || baseline <= 0) return '–';
+  const ratio = value / baseline;
+  return `${ratio < 10 ? ratio.toFixed(2) : ratio.toFixed(1)}×`;
+}
+
+/** "200 ×1999, error ×1", most frequent first. */
+export function formatCounts(counts: ReadonlyMap<string, number>): string {
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, count]) => `${key} ×${count}`)
+    .join(', ');
+}
+
+function escapeCell(cell: Cell): string {
+  return String(cell).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+export function markdownTable(rows: readonly Row[]): string {
+  if (rows.length === 0) return '_no results_';
+  const columns: string[] = [];
+  for (const row of rows) for (const key of Object.keys(row)) if (!columns.includes(key)) columns.push(key);
+  const numeric = columns.map((column) => rows.every((row) => row[column] === undefined || /^[\d.,–-]+×?$/.test(String(row[column]))));
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [
+    line(columns.map(escapeCell)),
+    line(numeric.map((right) => (right ? '---:' : '---'))),
+    ...rows.map((row) => line(columns.map((column) => escapeCell(row[column] ?? '')))),
+  ].join('\n');
+}
+
+export function progress(message: string): void {
+  process.stderr.write(`  · ${message}\n`);
+}
+
+// ---------------------------------------------------------------- HTTP load
+
+export interface LoadOptions {
+  /** Absolute URL; only http://127.0.0.1 is accepted. */
+  url: string;
+  /** Upper bound on requests sent. */
+  requests: number;
+  /** Upper bound on the whole loop's wall time: no new request starts after it. */
+  timeLimitMs: number;
+  /** Requests in flight at once; 1 = sequential. */
+  concurrency?: number;
+  /** Per-request deadline (aborts the request; counted as "error"). */
+  requestTimeoutMs?: number;
+  init?: RequestInit;
+}
+
+export interface LoadResult {
+  /** Wall time of every request (response fully read, or failed), in ms. */
+  samples: number[];
+  /** HTTP status (as a string) or "error", with how many times it occurred. */
+  statuses: Map<string, number>;
+  elapsedMs: number;
+  /** Whether the time limit, not the request count, ended the loop. */
+  timedOut: boolean;
+}
+
+function assertLoopback(url: string): void {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'http:' || parsed.hostname !== '127.0.0.1') {
+    throw new Error(`bench load loops only target http://127.0.0.1, not ${parsed.origin}`);
+  }
+}
+
+/** A bounded load loop with global fetch (keep-alive): stops at `requests` or `timeLimitMs`, whichever comes first. */
+export async function httpLoad(options: LoadOptions): Promise<LoadResult> {
+  assertLoopback(options.url);
+  if (!(options.requests > 0) || !(options.timeLimitMs > 0)) throw new Error('httpLoad needs a positive request count and time limit');
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, options.requests));
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+  const samples: number[] = [];
+  const statuses = new Map<string, number>();
+  const count = (key: string) => statuses.set(key, (statuses.get(key) ?? 0) + 1);
+  const started = performance.now();
+  const deadline = started + options.timeLimitMs;
+  let issued = 0;
+  let timedOut = false;
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (issued >= options.requests) return;
+      if (performance.now() >= deadline) {
+        timedOut = true;
+        return;
+      }
+      issued += 1;
+      const t0 = performance.now();
+      try {
+        const response = await fetch(options.url, { ...options.init, signal: AbortSignal.timeout(requestTimeoutMs) });
+        await response.arrayBuffer();
+        count(String(response.status));
+      } catch {
+        count('error');
+      }
+      samples.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  return { samples, statuses, elapsedMs: performance.now() - started, timedOut };
+}
+
+/** Runs the loops in `rounds` alternating slices (a, b, a, b…) so drift (CPU boost, GC, other load) hits both alike. */
+export async function interleavedLoad(a: LoadOptions, b: LoadOptions, rounds: number): Promise<[LoadResult, LoadResult]> {
+  const merged: [LoadResult, LoadResult] = [emptyResult(), emptyResult()];
+  const slices = [a, b].map((options) => ({
+    ...options,
+    requests: Math.max(1, Math.ceil(options.requests / rounds)),
+    timeLimitMs: Math.max(1, options.timeLimitMs / rounds),
+  }));
+  for (let round = 0; round < rounds; round++) {
+    for (const index of [0, 1] as const) {
+      const result = await httpLoad(slices[index]);
+      const target = merged[index];
+      target.samples.push(...result.samples);
+      for (const [key, n] of result.statuses) target.statuses.set(key, (target.statuses.get(key) ?? 0) + n);
+      target.elapsedMs += result.elapsedMs;
+      target.timedOut ||= result.timedOut;
+    }
+  }
+  return merged;
+}
+
+function emptyResult(): LoadResult {
+  return { samples: [], statuses: new Map(), elapsedMs: 0, timedOut: false };
+}
+
+// ---------------------------------------------------------------- processes
+
+/**
+ * ms from spawning `node -e` (through setpriv when present, as AppProcess does) to its first output line:
+ * the cost of starting any Node process, the baseline for boot times.
+ */
+export function nodeStartupMs(timeoutMs = 10_000): Promise<number> {
+  const node = [process.execPath, '-e', 'console.log("ready")'];
+  const args = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...node] : node;
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node -e printed nothing within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.stdout.once('data', () => {
+      const elapsed = performance.now() - started;
+      clearTimeout(timer);
+      child.once('exit', () => resolve(elapsed));
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/**
+ * Things to stop when a suite ends, also on error: closed in reverse order of registration,
+ * every one attempted even if an earlier one fails.
+ */
+export class Resources {
+  private readonly closers: Array<{ label: string; close: () => Promise<unknown> }> = [];
+
+  add<T>(resource: T, label: string, close: (resource: T) => Promise<unknown>): T {
+    this.closers.push({ label, close: () => close(resource) });
+    return resource;
+  }
+
+  async close(): Promise<void> {
+    for (const { label, close } of this.closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        process.stderr.write(`  ! stopping ${label} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    }
+  }
+}
