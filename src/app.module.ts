@@ -3,13 +3,16 @@ import { AuthModule } from './auth';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
 import { RedisModule } from './redis';
+import { ReportsModule } from './reports';
 
 @Module({})
 export class AppModule {
+  /** APP_ROLE=worker serves only /health and /health/live; web and all serve the API too. */
   static forRoot(config: AppConfig): DynamicModule {
+    const servesApi = config.appRole !== 'worker';
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, AuthModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, ...(servesApi ? [AuthModule] : []), ReportsModule.forConfig(config)],
     };
   }
 }

@@ -1,8 +1,10 @@
 import { ConsoleLogger, INestApplication, LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { AppConfig, LogLevel } from './config';
 
+const JSON_BODY_LIMIT = '8mb';
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 /** JSON lines in production (one event a line for the log pipeline); readable lines elsewhere. */
@@ -21,7 +23,9 @@ function levelsFrom(level: LogLevel): NestLogLevel[] {
 
 /** The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process. */
 export async function createApp(config: AppConfig, logger: LoggerService = createLogger(config)): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bufferLogs: false });
   app.enableCors();
+  // A 50,000-line report is about 4 MB of JSON; Upstash refuses requests over 10 MB.
+  app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
   return app;
 }

@@ -5,6 +5,8 @@ import { parseRedisUrl, RedisEndpoint, RedisUrlError } from './redis-url';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+/** web serves HTTP and enqueues; worker runs job processors (and serves only /health); all does both. */
+export type AppRole = 'web' | 'worker' | 'all';
 
 /** The whole environment, validated once at boot. Inject it by class: `constructor(private readonly config: AppConfig)`. */
 export abstract class AppConfig {
@@ -16,6 +18,19 @@ export abstract class AppConfig {
   abstract readonly redis: RedisConfig;
   abstract readonly jwt: { readonly secret: string; readonly generated: boolean };
   abstract readonly health: { readonly redisGraceMs: number };
+  abstract readonly appRole: AppRole;
+  abstract readonly queue: QueueConfig;
+  /** Basic-auth credentials of the queue dashboard; absent: the dashboard is not mounted (404). */
+  abstract readonly admin?: { readonly user: string; readonly password: string };
+}
+
+export interface QueueConfig {
+  readonly drainDelaySeconds: number;
+  readonly stalledIntervalMs: number;
+  readonly concurrency: number;
+  readonly jobAttempts: number;
+  readonly shutdownGraceMs: number;
+  readonly wedgeTimeoutMs: number;
 }
 
 export interface RedisConfig {
@@ -69,6 +84,14 @@ const envSchema = z.object({
     .default('pharmacare'),
   REDIS_COMMAND_TIMEOUT_MS: integer(50, 60_000, 1000),
   HEALTH_REDIS_GRACE_SECONDS: integer(0, 3600, 20),
+  APP_ROLE: z.enum(['web', 'worker', 'all'], { error: 'must be web (HTTP only), worker (job processors only) or all (both)' }).default('all'),
+  // Idle cost per worker per day is about 2*86400/drainDelay + 86400/stalledInterval commands (README "Costs").
+  QUEUE_DRAIN_DELAY_SECONDS: integer(1, 3600, 600),
+  QUEUE_STALLED_INTERVAL_SECONDS: integer(5, 3600, 240),
+  QUEUE_CONCURRENCY: integer(1, 100, 2),
+  QUEUE_JOB_ATTEMPTS: integer(1, 20, 3),
+  WORKER_SHUTDOWN_GRACE_SECONDS: integer(1, 300, 8),
+  QUEUE_WEDGE_TIMEOUT_SECONDS: integer(1, 600, 30),
 });
 
 type Env = Record<string, string | undefined>;
@@ -105,6 +128,20 @@ export function loadConfig(env: Env): AppConfig {
   if (!jwtSecret && production) {
     problems.push('JWT_SECRET is required when NODE_ENV=production. Generate one with: openssl rand -base64 48.');
   }
+  const adminUser = env.ADMIN_USER?.trim() || undefined;
+  const adminPassword = env.ADMIN_PASSWORD?.trim() || undefined;
+  if (Boolean(adminUser) !== Boolean(adminPassword)) {
+    problems.push(`${adminUser ? 'ADMIN_PASSWORD' : 'ADMIN_USER'} is missing: set both ADMIN_USER and ADMIN_PASSWORD to enable /admin/queues, or neither to disable it.`);
+  }
+  if (adminPassword && adminPassword.length < 12) {
+    problems.push('ADMIN_PASSWORD must be at least 12 characters (for example: openssl rand -base64 18).');
+  }
+  if (parsed.success && parsed.data.WORKER_SHUTDOWN_GRACE_SECONDS >= parsed.data.SHUTDOWN_TIMEOUT_SECONDS) {
+    problems.push(
+      `WORKER_SHUTDOWN_GRACE_SECONDS (${parsed.data.WORKER_SHUTDOWN_GRACE_SECONDS}) must be shorter than SHUTDOWN_TIMEOUT_SECONDS (${parsed.data.SHUTDOWN_TIMEOUT_SECONDS}), so jobs in flight get their grace before the process deadline.`,
+    );
+  }
+
   const generated = !jwtSecret;
   jwtSecret ??= randomBytes(48).toString('base64');
 
@@ -128,6 +165,16 @@ export function loadConfig(env: Env): AppConfig {
     },
     jwt: { secret: jwtSecret, generated },
     health: { redisGraceMs: vars.HEALTH_REDIS_GRACE_SECONDS * 1000 },
+    appRole: vars.APP_ROLE,
+    queue: {
+      drainDelaySeconds: vars.QUEUE_DRAIN_DELAY_SECONDS,
+      stalledIntervalMs: vars.QUEUE_STALLED_INTERVAL_SECONDS * 1000,
+      concurrency: vars.QUEUE_CONCURRENCY,
+      jobAttempts: vars.QUEUE_JOB_ATTEMPTS,
+      shutdownGraceMs: vars.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+      wedgeTimeoutMs: vars.QUEUE_WEDGE_TIMEOUT_SECONDS * 1000,
+    },
+    admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };
 }
 

@@ -1,0 +1,70 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import type { Job, Queue } from 'bullmq';
+import { AppConfig } from '../config';
+import { RedisConnections } from '../redis';
+import { JOBS_QUEUE, KEEP_COMPLETED, KEEP_FAILED, PRODUCER_TIMEOUT_MS, RETRY_BACKOFF } from './queue.constants';
+import { QueueUnavailableError } from './queue-unavailable.error';
+
+/** Errors that mean Redis could not be reached, as opposed to a bug or a refused request. */
+const REDIS_UNAVAILABLE = /Command timed out|Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|LOADING|READONLY/i;
+
+/**
+ * Enqueues jobs and reads them back. Fails fast while Redis is down: a job is either accepted
+ * (stored in Redis, then never lost) or refused with QueueUnavailableError; it never waits in memory.
+ */
+@Injectable()
+export class JobProducer implements OnModuleInit {
+  private readonly logger = new Logger('JobProducer');
+
+  constructor(
+    @InjectQueue(JOBS_QUEUE) private readonly queue: Queue,
+    private readonly connections: RedisConnections,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    // Connection trouble is already logged once per state change by RedisModule; without a listener
+    // BullMQ's 'error' events would be thrown.
+    this.queue.on('error', (error) => this.logger.debug(`queue connection: ${error.message}`));
+  }
+
+  /** Adds a job; with the same jobId again it returns the existing job instead of adding a second. */
+  add<T extends object>(name: string, data: T, jobId: string): Promise<Job<T>> {
+    return this.whileRedisIsUp(`enqueue a ${name} job`, () =>
+      this.queue.add(name, data, {
+        jobId,
+        attempts: this.config.queue.jobAttempts,
+        backoff: RETRY_BACKOFF,
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_FAILED,
+      }) as Promise<Job<T>>,
+    );
+  }
+
+  getJob(jobId: string): Promise<Job | undefined> {
+    return this.whileRedisIsUp('read a job', () => this.queue.getJob(jobId));
+  }
+
+  private async whileRedisIsUp<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    if (this.connections.status('command').state !== 'ready') {
+      throw new QueueUnavailableError(`Cannot ${what}: Redis is unreachable. Nothing was stored; try again shortly.`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      // The command may still land: callers use deterministic job ids, so trying again is safe.
+      const message = `Cannot ${what}: Redis did not answer within ${PRODUCER_TIMEOUT_MS} ms. Trying again is safe.`;
+      timer = setTimeout(() => reject(new QueueUnavailableError(message)), PRODUCER_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([operation(), timeout]);
+    } catch (error) {
+      if (error instanceof Error && REDIS_UNAVAILABLE.test(error.message)) {
+        throw new QueueUnavailableError(`Cannot ${what}: ${error.message}. Try again shortly.`);
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { BullModule } from '@nestjs/bullmq';
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AppConfig } from '../config';
+import { RedisConnections, RedisModule } from '../redis';
+import { JobHandlers } from './job-handlers';
+import { JobProducer } from './job-producer.service';
+import { JOBS_QUEUE } from './queue.constants';
+import { QueueDashboardModule } from './queue-dashboard.module';
+import { QueueHealthIndicator } from './queue.health';
+import { QueueUnavailableFilter } from './queue-unavailable.error';
+import { QueueWorker } from './queue-worker.service';
+
+/**
+ * BullMQ on RedisModule's clients: no Redis connection is made here. Producers use the fail-fast
+ * `command` client; the worker (APP_ROLE worker or all) uses the `queue` client, which waits out outages.
+ */
+@Module({})
+export class QueueModule {
+  static forConfig(config: AppConfig): DynamicModule {
+    return {
+      module: QueueModule,
+      imports: [
+        RedisModule,
+        BullModule.forRootAsync({
+          imports: [RedisModule],
+          inject: [RedisConnections, AppConfig],
+          useFactory: (connections: RedisConnections, appConfig: AppConfig) => ({
+            connection: connections.client('command'),
+            prefix: appConfig.redis.keyPrefix,
+          }),
+        }),
+        BullModule.registerQueue({ name: JOBS_QUEUE }),
+        QueueDashboardModule.forConfig(config),
+      ],
+      providers: [JobHandlers, JobProducer, QueueWorker, QueueHealthIndicator, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
+      exports: [JobHandlers, JobProducer],
+    };
+  }
+}

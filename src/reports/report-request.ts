@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+export const REPORT_TYPES = ['sales-summary'] as const;
+export const MAX_SALES_LINES = 50_000;
+export const MAX_SKU_LENGTH = 64;
+/** More problems than this are summarised in one final entry, so a body of 50,000 bad lines does not produce a megabyte error. */
+export const MAX_PROBLEMS = 100;
+
+/** Zod reports a missing key as a type error on `undefined`; saying "is required" is clearer to the API caller. */
+const requiredOr =
+  (message: string) =>
+  (issue: { input?: unknown }): string =>
+    issue.input === undefined ? 'is required' : message;
+
+export const MAX_QUANTITY = 1_000_000;
+export const MAX_UNIT_PRICE = 1_000_000;
+
+const skuSchema = z
+  .string({ error: requiredOr('must be a string') })
+  .trim()
+  .min(1, { error: 'must not be empty' })
+  .max(MAX_SKU_LENGTH, { error: `must be at most ${MAX_SKU_LENGTH} characters` });
+
+const quantitySchema = z
+  .number({ error: requiredOr('must be a positive integer') })
+  // abort: -1.5 fails both checks, and one problem per field is enough.
+  .int({ error: 'must be a positive integer', abort: true })
+  .positive({ error: 'must be a positive integer' })
+  // Bounds keep every total exact in integer cents (far below 2^53).
+  .max(MAX_QUANTITY, { error: `must be at most ${MAX_QUANTITY}` });
+
+// z.number() already rejects NaN and ±Infinity, so only the sign is left to check.
+const unitPriceSchema = z
+  .number({ error: requiredOr('must be a non-negative finite number') })
+  .nonnegative({ error: 'must be a non-negative finite number' })
+  .max(MAX_UNIT_PRICE, { error: `must be at most ${MAX_UNIT_PRICE}` });
+
+// Zod's ISO regex checks the calendar itself (month 01-12, day within the month, 29 February only in leap years),
+// which `new Date()` does not: it rolls 2026-02-30 over to 2 March. `offset: true` accepts ±hh:mm besides Z; a time
+// without a timezone is rejected because its instant would depend on the server's zone.
+const soldAtSchema = z.iso.datetime({
+  offset: true,
+  error: requiredOr(
+    'must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00',
+  ),
+});
+
+const saleLineSchema = z.strictObject(
+  { sku: skuSchema, quantity: quantitySchema, unitPrice: unitPriceSchema, soldAt: soldAtSchema },
+  { error: requiredOr('must be a JSON object') },
+);
+
+const reportRequestSchema = z.strictObject(
+  {
+    type: z.enum(REPORT_TYPES, { error: requiredOr(`must be one of: ${REPORT_TYPES.join(', ')}`) }),
+    sales: z
+      .array(saleLineSchema, { error: requiredOr('must be an array of sale lines') })
+      .min(1, { error: 'must have at least 1 line' })
+      .max(MAX_SALES_LINES, { error: `must have at most ${MAX_SALES_LINES} lines` }),
+  },
+  { error: 'must be a JSON object' },
+);
+
+export type ReportType = (typeof REPORT_TYPES)[number];
+export type SaleLine = z.output<typeof saleLineSchema>;
+export type ReportRequest = z.output<typeof reportRequestSchema>;
+
+export type ParseReportRequestResult = { ok: true; value: ReportRequest } | { ok: false; problems: string[] };
+
+/**
+ * Validates a POST /reports body. On failure lists every problem (capped at MAX_PROBLEMS plus a summary entry),
+ * each starting with the path it concerns, e.g. `sales[3].quantity must be a positive integer`.
+ */
+export function parseReportRequest(body: unknown): ParseReportRequestResult {
+  const parsed = reportRequestSchema.safeParse(body);
+  if (parsed.success) return { ok: true, value: parsed.data };
+
+  const issues = parsed.error.issues;
+  const shown = issues.length > MAX_PROBLEMS ? issues.slice(0, MAX_PROBLEMS) : issues;
+  const problems = shown.map(describeIssue);
+  const hidden = issues.length - shown.length;
+  if (hidden > 0) problems.push(`… and ${hidden} more ${hidden === 1 ? 'problem' : 'problems'}`);
+  return { ok: false, problems };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((key) => JSON.stringify(key)).join(', ');
+    return `${where} has unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${keys}`;
+  }
+  return `${where} ${issue.message}`;
+}
+
+/** ['sales', 3, 'quantity'] -> sales[3].quantity; the empty path is the body itself. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let text = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') text += `[${segment}]`;
+    else text += text === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return text === '' ? 'body' : text;
+}

@@ -1,0 +1,81 @@
+import { Injectable, Logger, NotFoundException, OnModuleInit } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import type { Principal } from '../auth';
+import { JobHandlers, JobProducer } from '../queue';
+import { reportId } from './report-id';
+import type { ReportRequest, ReportType } from './report-request';
+import { computeSalesSummary, SalesSummary } from './sales-summary';
+
+export const REPORT_JOB = 'report';
+
+/** What the job carries. `result` is written before completion so a retry after a crash does not recompute. */
+interface ReportJobData {
+  tenantId: string;
+  userId: string;
+  type: ReportType;
+  request?: ReportRequest;
+  result?: SalesSummary;
+}
+
+export type ReportView =
+  | { id: string; status: 'queued' | 'active' }
+  | { id: string; status: 'completed'; result: SalesSummary }
+  | { id: string; status: 'failed'; error: string };
+
+const REPORT_ID = /^rpt_[0-9a-f]{32}$/;
+
+@Injectable()
+export class ReportsService implements OnModuleInit {
+  private readonly logger = new Logger('Reports');
+
+  constructor(
+    private readonly producer: JobProducer,
+    private readonly handlers: JobHandlers,
+  ) {}
+
+  onModuleInit(): void {
+    this.handlers.register(REPORT_JOB, (job) => this.compute(job as Job<ReportJobData>));
+  }
+
+  /** Enqueues the report, or returns the one already computed for the same tenant and data. */
+  async submit(principal: Principal, request: ReportRequest): Promise<ReportView> {
+    const id = reportId(principal.tenantId, request);
+    const data: ReportJobData = { tenantId: principal.tenantId, userId: principal.userId, type: request.type, request };
+    const added = await this.producer.add(REPORT_JOB, data, id);
+    // For an id that already exists BullMQ returns a local copy without the stored state and result.
+    const job = ((await this.producer.getJob(id)) ?? added) as Job<ReportJobData>;
+    const view = await this.view(job);
+    if (view.status !== 'failed') return view;
+    // The same data failed before: posting it again is the way to ask for another try.
+    await job.retry('failed');
+    return { id, status: 'queued' };
+  }
+
+  /** 404 for an unknown id and for another tenant's report alike: existence is not disclosed. */
+  async get(principal: Principal, id: string): Promise<ReportView> {
+    const job = REPORT_ID.test(id) ? await this.producer.getJob(id) : undefined;
+    if (!job || job.name !== REPORT_JOB || (job.data as ReportJobData).tenantId !== principal.tenantId) {
+      throw new NotFoundException(`No report ${id}`);
+    }
+    return this.view(job as Job<ReportJobData>);
+  }
+
+  private async view(job: Job<ReportJobData>): Promise<ReportView> {
+    const id = String(job.id);
+    const state = await job.getState();
+    if (state === 'completed') return { id, status: 'completed', result: job.returnvalue as SalesSummary };
+    if (state === 'failed') return { id, status: 'failed', error: job.failedReason };
+    return { id, status: state === 'active' ? 'active' : 'queued' };
+  }
+
+  private async compute(job: Job<ReportJobData>): Promise<SalesSummary> {
+    const { request, result: earlier, ...meta } = job.data;
+    if (earlier) return earlier;
+    if (!request) throw new Error('report job has neither its sales nor a result');
+    const result = computeSalesSummary(request.sales);
+    // Drop the sales (up to megabytes) and keep the result, so retained jobs stay small.
+    await job.updateData({ ...meta, result });
+    this.logger.log(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
+    return result;
+  }
+}
