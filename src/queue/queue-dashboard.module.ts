@@ -1,8 +1,4 @@
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
-import { BullBoardModule } from '@bull-board/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
-import basicAuth from 'express-basic-auth';
 import type { AppConfig } from '../config';
 import { JOBS_QUEUE } from './queue.constants';
 
@@ -11,8 +7,15 @@ export const DASHBOARD_ROUTE = '/admin/queues';
 /** bull-board at /admin/queues behind HTTP basic auth; not mounted at all (404) without ADMIN_USER/ADMIN_PASSWORD. */
 @Module({})
 export class QueueDashboardModule {
-  static forConfig(config: AppConfig): DynamicModule {
+  static async forConfig(config: AppConfig): Promise<DynamicModule> {
     if (!config.admin || config.appRole === 'worker') return { module: QueueDashboardModule };
+    // Loaded only when enabled: bull-board's CommonJS build cannot require NestJS 12's ES modules under Jest.
+    const [{ BullBoardModule }, { ExpressAdapter }, { BullMQAdapter }, { default: basicAuth }] = await Promise.all([
+      import('@bull-board/nestjs'),
+      import('@bull-board/express'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('express-basic-auth'),
+    ]);
     return {
       module: QueueDashboardModule,
       imports: [

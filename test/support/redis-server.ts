@@ -15,6 +15,8 @@ export interface RedisServerOptions {
   tls?: TestCertificates;
   /** Reuse a given port; default freePort(). */
   port?: number;
+  /** Append-only file fsynced on every write, kept across restart(): what a durable provider gives. */
+  durable?: boolean;
 }
 
 export interface RedisUrlOptions {
@@ -210,9 +212,11 @@ export class RedisServer {
     this.signal('SIGCONT');
   }
 
+  /** Stops and starts again on the same port; a durable server comes back with its data. */
   async restart(): Promise<void> {
-    await this.stop();
-    await this.launch();
+    const dir = this.running?.dir;
+    await this.terminate('SIGTERM', this.options.durable === true);
+    await this.launch(this.options.durable ? dir : undefined);
   }
 
   private passwordFor(user: string): string | undefined {
@@ -244,7 +248,8 @@ export class RedisServer {
     }
     args.push(
       '--save', '',
-      '--appendonly', 'no',
+      '--appendonly', this.options.durable ? 'yes' : 'no',
+      '--appendfsync', 'always',
       '--dir', dir,
       '--daemonize', 'no',
       '--maxmemory-policy', 'noeviction',
@@ -255,13 +260,13 @@ export class RedisServer {
     return args;
   }
 
-  private async launch(): Promise<void> {
+  private async launch(reuseDir?: string): Promise<void> {
     if (this.running !== undefined) throw new Error(`RedisServer on port ${this.port} is already running`);
     const { redisServer, setpriv } = await findBinaries();
     if (redisServer === undefined) throw new Error(NOT_FOUND);
     installExitHook();
 
-    const dir = await mkdtemp(join(tmpdir(), 'pharmacare-redis-'));
+    const dir = reuseDir ?? (await mkdtemp(join(tmpdir(), 'pharmacare-redis-')));
     const args = this.serverArgs(dir);
     // --pdeathsig kills redis even when the test process dies without running any exit hook (SIGKILL, Jest).
     const child =
@@ -325,7 +330,7 @@ export class RedisServer {
     }
   }
 
-  private async terminate(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  private async terminate(signal: 'SIGTERM' | 'SIGKILL', keepDir = false): Promise<void> {
     const running = this.running;
     if (running === undefined) return;
     const { child } = running;
@@ -342,7 +347,7 @@ export class RedisServer {
       this.running = undefined;
       liveServers.delete(this);
     }
-    await rm(running.dir, { recursive: true, force: true });
+    if (!keepDir) await rm(running.dir, { recursive: true, force: true });
   }
 }
 

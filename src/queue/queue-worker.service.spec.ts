@@ -1,0 +1,148 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplication } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { CapturingLogger } from '../../test/support/capturing-logger';
+import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
+import { until } from '../../test/support/until';
+import { createApp } from '../bootstrap';
+import { loadConfig } from '../config';
+import { RedisConnections } from '../redis';
+import { JobHandlers } from './job-handlers';
+import { JobProducer } from './job-producer.service';
+import { QueueWorker } from './queue-worker.service';
+
+let redis: RedisServer;
+let app: INestApplication | undefined;
+const logger = new CapturingLogger();
+let jobCounter = 0;
+
+async function startApp(env: Record<string, string> = {}): Promise<INestApplication> {
+  const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all', ...env });
+  app = await createApp(config, logger);
+  await app.init();
+  const connections = app.get(RedisConnections);
+  await waitFor(() => (connections.statuses().every((status) => status.state === 'ready') ? true : undefined), 'Redis');
+  return app;
+}
+
+/** A handler the test opens: the job stays in flight until release() is called. */
+function gatedHandler(): { handler: (job: Job) => Promise<string>; started: Promise<Job>; release: () => void } {
+  let release!: () => void;
+  let markStarted!: (job: Job) => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const started = new Promise<Job>((resolve) => (markStarted = resolve));
+  return {
+    handler: async (job) => {
+      markStarted(job);
+      await gate;
+      return 'done';
+    },
+    started,
+    release,
+  };
+}
+
+function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = () => {
+      const value = probe();
+      if (value !== undefined) return resolve(value);
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
+
+/** Read from Redis directly: the app's own connections are closed once it has shut down. */
+async function stateInRedis(jobId: string): Promise<'completed' | 'active' | 'other'> {
+  if ((await redis.command('ZSCORE', 'pharmacare:jobs:completed', jobId)) !== '') return 'completed';
+  if ((await redis.command('LPOS', 'pharmacare:jobs:active', jobId)) !== '') return 'active';
+  return 'other';
+}
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  logger.lines.length = 0;
+});
+afterAll(stopAllRedisServers);
+
+describe('QueueWorker shutdown', () => {
+  it('stops taking jobs and lets the job in flight finish within the grace period', async () => {
+    const nest = await startApp({ WORKER_SHUTDOWN_GRACE_SECONDS: '5' });
+    const gated = gatedHandler();
+    const name = `test:gated:${++jobCounter}`;
+    nest.get(JobHandlers, { strict: false }).register(name, gated.handler);
+    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `gated-${jobCounter}`);
+    await gated.started;
+
+    const closing = nest.close();
+    app = undefined;
+    setTimeout(gated.release, 300);
+    await closing;
+    expect(await stateInRedis(String(job.id))).toBe('completed');
+    expect(logger.text).toMatch(/waiting up to 5 s for 1 in flight/);
+  });
+
+  it('gives up after the grace period and leaves the job to stalled-job recovery', async () => {
+    const nest = await startApp({ WORKER_SHUTDOWN_GRACE_SECONDS: '1' });
+    const gated = gatedHandler();
+    const name = `test:gated:${++jobCounter}`;
+    nest.get(JobHandlers, { strict: false }).register(name, gated.handler);
+    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `gated-${jobCounter}`);
+    await gated.started;
+
+    const started = Date.now();
+    await nest.close();
+    app = undefined;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await stateInRedis(String(job.id))).toBe('active');
+    expect(logger.text).toMatch(/grace period over/);
+    gated.release();
+  });
+});
+
+describe('QueueWorker failures', () => {
+  it('retries with backoff and logs each failure once with the job id and reason', async () => {
+    const nest = await startApp({ QUEUE_JOB_ATTEMPTS: '2' });
+    const name = `test:failing:${++jobCounter}`;
+    let calls = 0;
+    nest.get(JobHandlers, { strict: false }).register(name, async () => {
+      calls += 1;
+      throw new Error(`pharmacy ledger unavailable #${calls}`);
+    });
+    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `failing-${jobCounter}`);
+    await waitFor(() => (calls >= 2 && logger.text.includes('failed for good') ? true : undefined), 'the final failure');
+    expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) attempt 1/2 failed, will retry: pharmacy ledger unavailable #1`))).toHaveLength(1);
+    expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) failed for good after 2 attempt(s): pharmacy ledger unavailable #2`))).toHaveLength(1);
+    expect(await job.getState()).toBe('failed');
+  });
+});
+
+describe('QueueWorker watchdog', () => {
+  it('recreates a worker whose blocking connection is gone while Redis is fine, and the new one consumes', async () => {
+    const nest = await startApp({ QUEUE_WEDGE_TIMEOUT_SECONDS: '1' });
+    const worker = nest.get(QueueWorker, { strict: false });
+    const blocking = await waitFor(() => (worker as unknown as { blockingClient?: Redis }).blockingClient, 'the blocking client');
+    await waitFor(() => (worker.health().connected ? true : undefined), 'the blocking connection');
+
+    // What a connection reset left BullMQ workers in: a blocking connection that never comes back
+    // (BullMQ reconnects a merely closed one, so its connect() is made to hang, as in that bug).
+    blocking.connect = () => new Promise<void>(() => undefined);
+    blocking.disconnect();
+    await waitFor(() => (worker.health().recreated === 1 ? true : undefined), 'the worker to be recreated');
+    expect(logger.text).toMatch(/worker wedged: .* recreating it/);
+
+    const name = `test:after-recreate:${++jobCounter}`;
+    nest.get(JobHandlers, { strict: false }).register(name, async () => 'consumed');
+    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `after-${jobCounter}`);
+    expect(await until(() => job.getState(), (state) => state === 'completed')).toBe('completed');
+    expect(worker.health()).toMatchObject({ running: true, connected: true, wedged: false, recreated: 1 });
+  });
+});
