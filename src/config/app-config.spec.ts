@@ -267,3 +267,39 @@ describe('loadConfig reports every problem at once', () => {
     expect(problems.map((problem) => problem.split(' ')[0]).sort()).toEqual(['JWT_SECRET', 'PORT', 'REDIS_URL']);
   });
 });
+
+describe('loadConfig queue settings', () => {
+  it('defaults to APP_ROLE all and the low-idle-cost queue knobs', () => {
+    const config = loadConfig({});
+    expect(config.appRole).toBe('all');
+    expect(config.queue).toEqual({
+      drainDelaySeconds: 600,
+      stalledIntervalMs: 240_000,
+      concurrency: 2,
+      jobAttempts: 3,
+      shutdownGraceMs: 8_000,
+      wedgeTimeoutMs: 30_000,
+    });
+    expect(config.admin).toBeUndefined();
+  });
+
+  it('does not require JWT_SECRET of a production worker, which verifies no tokens', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', APP_ROLE: 'worker', REDIS_URL: 'redis://red-abc123:6379' })).not.toThrow();
+  });
+
+  it('rejects a worker grace period that does not fit in the shutdown deadline, and half-set admin credentials', () => {
+    let error: unknown;
+    try {
+      loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10', ADMIN_USER: 'ops', APP_ROLE: 'queue' });
+    } catch (caught) {
+      error = caught;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/^APP_ROLE must be web/m);
+    expect(problems).toMatch(/^ADMIN_PASSWORD is missing/m);
+  });
+
+  it('rejects a worker grace period as long as the shutdown deadline', () => {
+    expect(() => loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10' })).toThrow(/WORKER_SHUTDOWN_GRACE_SECONDS \(10\) must be shorter than SHUTDOWN_TIMEOUT_SECONDS \(10\)/);
+  });
+});

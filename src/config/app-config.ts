@@ -125,7 +125,8 @@ export function loadConfig(env: Env): AppConfig {
   if (jwtSecret && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
     problems.push(`JWT_SECRET is ${jwtSecret.length} characters long; use at least ${MIN_JWT_SECRET_LENGTH} (for example: openssl rand -base64 48).`);
   }
-  if (!jwtSecret && production) {
+  // A worker verifies no tokens; everything that serves the API does.
+  if (!jwtSecret && production && env.APP_ROLE?.trim() !== 'worker') {
     problems.push('JWT_SECRET is required when NODE_ENV=production. Generate one with: openssl rand -base64 48.');
   }
   const adminUser = env.ADMIN_USER?.trim() || undefined;
