@@ -303,3 +303,10 @@ describe('loadConfig queue settings', () => {
     expect(() => loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10' })).toThrow(/WORKER_SHUTDOWN_GRACE_SECONDS \(10\) must be shorter than SHUTDOWN_TIMEOUT_SECONDS \(10\)/);
   });
 });
+
+describe('loadConfig worker grace default', () => {
+  it('leaves 2 s of a shorter shutdown deadline for closing connections when WORKER_SHUTDOWN_GRACE_SECONDS is unset', () => {
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_SECONDS: '5' }).queue.shutdownGraceMs).toBe(3_000);
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_SECONDS: '2' }).queue.shutdownGraceMs).toBe(1_000);
+  });
+});

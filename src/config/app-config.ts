@@ -20,8 +20,18 @@ export abstract class AppConfig {
   abstract readonly health: { readonly redisGraceMs: number };
   abstract readonly appRole: AppRole;
   abstract readonly queue: QueueConfig;
+  abstract readonly cache: CacheConfig;
   /** Basic-auth credentials of the queue dashboard; absent: the dashboard is not mounted (404). */
   abstract readonly admin?: { readonly user: string; readonly password: string };
+}
+
+export interface CacheConfig {
+  readonly memoryMaxEntries: number;
+  readonly memoryMaxBytes: number;
+  /** The memory tier keeps an entry at most this long, so instances converge even without invalidation. */
+  readonly memoryTtlMs: number;
+  readonly maxValueBytes: number;
+  readonly reportTtlMs: number;
 }
 
 export interface QueueConfig {
@@ -53,14 +63,15 @@ export class ConfigError extends Error {
 
 const MIN_JWT_SECRET_LENGTH = 32;
 
-const integer = (min: number, max: number, fallback: number) =>
+const wholeNumber = (min: number, max: number) =>
   z
     .string()
     .trim()
     .regex(/^\d+$/, { error: `must be a whole number from ${min} to ${max}` })
     .transform(Number)
-    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
-    .default(fallback);
+    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
+
+const integer = (min: number, max: number, fallback: number) => wholeNumber(min, max).default(fallback);
 
 const flag = z
   .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
@@ -90,8 +101,13 @@ const envSchema = z.object({
   QUEUE_STALLED_INTERVAL_SECONDS: integer(5, 3600, 240),
   QUEUE_CONCURRENCY: integer(1, 100, 2),
   QUEUE_JOB_ATTEMPTS: integer(1, 20, 3),
-  WORKER_SHUTDOWN_GRACE_SECONDS: integer(1, 300, 8),
+  WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(1, 300).optional(),
   QUEUE_WEDGE_TIMEOUT_SECONDS: integer(1, 600, 30),
+  CACHE_MEMORY_MAX_ENTRIES: integer(0, 10_000_000, 10_000),
+  CACHE_MEMORY_MAX_MB: integer(1, 4096, 64),
+  CACHE_MEMORY_TTL_SECONDS: integer(1, 86_400, 300),
+  CACHE_MAX_VALUE_KB: integer(1, 9 * 1024, 1024),
+  REPORT_TTL_SECONDS: integer(60, 30 * 86_400, 86_400),
 });
 
 type Env = Record<string, string | undefined>;
@@ -137,9 +153,9 @@ export function loadConfig(env: Env): AppConfig {
   if (adminPassword && adminPassword.length < 12) {
     problems.push('ADMIN_PASSWORD must be at least 12 characters (for example: openssl rand -base64 18).');
   }
-  if (parsed.success && parsed.data.WORKER_SHUTDOWN_GRACE_SECONDS >= parsed.data.SHUTDOWN_TIMEOUT_SECONDS) {
+  if (parsed.success && workerGraceSeconds(parsed.data) >= parsed.data.SHUTDOWN_TIMEOUT_SECONDS) {
     problems.push(
-      `WORKER_SHUTDOWN_GRACE_SECONDS (${parsed.data.WORKER_SHUTDOWN_GRACE_SECONDS}) must be shorter than SHUTDOWN_TIMEOUT_SECONDS (${parsed.data.SHUTDOWN_TIMEOUT_SECONDS}), so jobs in flight get their grace before the process deadline.`,
+      `WORKER_SHUTDOWN_GRACE_SECONDS (${workerGraceSeconds(parsed.data)}) must be shorter than SHUTDOWN_TIMEOUT_SECONDS (${parsed.data.SHUTDOWN_TIMEOUT_SECONDS}), so jobs in flight get their grace before the process deadline.`,
     );
   }
 
@@ -172,11 +188,23 @@ export function loadConfig(env: Env): AppConfig {
       stalledIntervalMs: vars.QUEUE_STALLED_INTERVAL_SECONDS * 1000,
       concurrency: vars.QUEUE_CONCURRENCY,
       jobAttempts: vars.QUEUE_JOB_ATTEMPTS,
-      shutdownGraceMs: vars.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+      shutdownGraceMs: workerGraceSeconds(vars) * 1000,
       wedgeTimeoutMs: vars.QUEUE_WEDGE_TIMEOUT_SECONDS * 1000,
+    },
+    cache: {
+      memoryMaxEntries: vars.CACHE_MEMORY_MAX_ENTRIES,
+      memoryMaxBytes: vars.CACHE_MEMORY_MAX_MB * 1024 * 1024,
+      memoryTtlMs: vars.CACHE_MEMORY_TTL_SECONDS * 1000,
+      maxValueBytes: vars.CACHE_MAX_VALUE_KB * 1024,
+      reportTtlMs: vars.REPORT_TTL_SECONDS * 1000,
     },
     admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };
+}
+
+/** Unset, the grace leaves 2 s of the shutdown deadline for closing connections: 8 s of the default 10. */
+function workerGraceSeconds(vars: { WORKER_SHUTDOWN_GRACE_SECONDS?: number; SHUTDOWN_TIMEOUT_SECONDS: number }): number {
+  return vars.WORKER_SHUTDOWN_GRACE_SECONDS ?? Math.max(1, vars.SHUTDOWN_TIMEOUT_SECONDS - 2);
 }
 
 function readCaFile(path: string, problems: string[]): string | undefined {
