@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from './auth';
+import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
 import { RedisModule } from './redis';
@@ -12,7 +13,7 @@ export class AppModule {
     const servesApi = config.appRole !== 'worker';
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, ...(servesApi ? [AuthModule] : []), ReportsModule.forConfig(config)],
+      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, ...(servesApi ? [AuthModule] : []), ReportsModule.forConfig(config)],
     };
   }
 }

@@ -69,7 +69,9 @@ describe('Redis restart during processing', () => {
     const web = await start({ ...env, APP_ROLE: 'web' });
     // A backlog first, so the restart lands while the worker is busy with it.
     const ids = await postMany(web, 150, 1000, 500);
-    const worker = await start({ ...env, APP_ROLE: 'worker', QUEUE_CONCURRENCY: '1' });
+    // The job in flight when Redis went away stays active until its lock expires (30 s) and the stalled
+    // check finds it; a short interval keeps that inside the test (the default is 240 s).
+    const worker = await start({ ...env, APP_ROLE: 'worker', QUEUE_CONCURRENCY: '1', QUEUE_STALLED_INTERVAL_SECONDS: '5' });
     await worker.waitForLine(/report rpt_\w+ computed/);
     const restarting = redis.restart();
     expect(computedIds(worker).length).toBeLessThan(150);

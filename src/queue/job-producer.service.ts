@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
@@ -14,18 +14,16 @@ const REDIS_UNAVAILABLE = /Command timed out|Connection is closed|Stream isn't w
  * (stored in Redis, then never lost) or refused with QueueUnavailableError; it never waits in memory.
  */
 @Injectable()
-export class JobProducer implements OnModuleInit {
+export class JobProducer {
   private readonly logger = new Logger('JobProducer');
 
   constructor(
     @InjectQueue(JOBS_QUEUE) private readonly queue: Queue,
     private readonly connections: RedisConnections,
     private readonly config: AppConfig,
-  ) {}
-
-  onModuleInit(): void {
-    // Connection trouble is already logged once per state change by RedisModule; without a listener
-    // BullMQ's 'error' events would be thrown.
+  ) {
+    // As early as possible: BullMQ prints an 'error' nobody listens to. Connection trouble is already
+    // logged once per state change by RedisModule.
     this.queue.on('error', (error) => this.logger.debug(`queue connection: ${error.message}`));
   }
 

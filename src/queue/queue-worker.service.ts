@@ -63,10 +63,12 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     clearInterval(this.watchdog);
     if (!this.worker) return;
     const active = this.active;
-    this.logger.log(`stopping: no new jobs; waiting up to ${this.config.queue.shutdownGraceMs / 1000} s for ${active} in flight`);
-    const finished = await this.closeWithin(this.worker, false, this.config.queue.shutdownGraceMs);
+    // Nothing to wait for: close at once (worker.close() would wait on an unreachable Redis until the grace ran out).
+    const grace = active > 0 ? this.config.queue.shutdownGraceMs : 0;
+    this.logger.log(active > 0 ? `stopping: no new jobs; waiting up to ${grace / 1000} s for ${active} in flight` : 'stopping: no jobs in flight');
+    const finished = grace > 0 && (await this.closeWithin(this.worker, false, grace));
     if (!finished) {
-      this.logger.warn('grace period over: leaving the jobs still running to stalled-job recovery (another worker retries them)');
+      if (active > 0) this.logger.warn('grace period over: leaving the jobs still running to stalled-job recovery (another worker retries them)');
       await this.closeWithin(this.worker, true, FORCE_CLOSE_TIMEOUT_MS);
     }
     this.logger.log('stopped');

@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { CurrentPrincipal, JwtAuthGuard } from '../auth';
 import type { Principal } from '../auth';
 import { parseReportRequest } from './report-request';
-import { ReportsService, ReportView } from './reports.service';
+import { ReportAnswer, ReportsService, ReportView } from './reports.service';
 
 @Controller('reports')
 @UseGuards(JwtAuthGuard)
@@ -24,8 +24,9 @@ export class ReportsController {
     return this.respond(await this.reports.get(principal, id), response, false);
   }
 
-  private respond(view: ReportView, response: Response, created: boolean): ReportView {
+  private respond({ view, cache }: ReportAnswer, response: Response, created: boolean): ReportView {
     const pending = view.status === 'queued' || view.status === 'active';
+    if (cache) response.setHeader('x-cache', cache);
     response.status(pending ? HttpStatus.ACCEPTED : HttpStatus.OK);
     if (pending && created) response.setHeader('Location', `/reports/${view.id}`);
     return view;

@@ -1,6 +1,8 @@
 import { Injectable, Logger, NotFoundException, OnModuleInit } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Principal } from '../auth';
+import { CacheService, tenantKey, tenantTag } from '../cache';
+import { AppConfig } from '../config';
 import { JobHandlers, JobProducer } from '../queue';
 import { reportId } from './report-id';
 import type { ReportRequest, ReportType } from './report-request';
@@ -22,6 +24,12 @@ export type ReportView =
   | { id: string; status: 'completed'; result: SalesSummary }
   | { id: string; status: 'failed'; error: string };
 
+/** A view and whether it came from the cache (the controller turns that into `x-cache`). */
+export interface ReportAnswer {
+  readonly view: ReportView;
+  readonly cache?: 'hit' | 'miss';
+}
+
 const REPORT_ID = /^rpt_[0-9a-f]{32}$/;
 
 @Injectable()
@@ -31,6 +39,8 @@ export class ReportsService implements OnModuleInit {
   constructor(
     private readonly producer: JobProducer,
     private readonly handlers: JobHandlers,
+    private readonly cache: CacheService,
+    private readonly config: AppConfig,
   ) {}
 
   onModuleInit(): void {
@@ -38,26 +48,52 @@ export class ReportsService implements OnModuleInit {
   }
 
   /** Enqueues the report, or returns the one already computed for the same tenant and data. */
-  async submit(principal: Principal, request: ReportRequest): Promise<ReportView> {
+  async submit(principal: Principal, request: ReportRequest): Promise<ReportAnswer> {
     const id = reportId(principal.tenantId, request);
+    const cached = await this.cachedResult(principal.tenantId, id);
+    if (cached) return cached;
     const data: ReportJobData = { tenantId: principal.tenantId, userId: principal.userId, type: request.type, request };
     const added = await this.producer.add(REPORT_JOB, data, id);
     // For an id that already exists BullMQ returns a local copy without the stored state and result.
     const job = ((await this.producer.getJob(id)) ?? added) as Job<ReportJobData>;
     const view = await this.view(job);
-    if (view.status !== 'failed') return view;
+    if (view.status === 'completed') return this.remember(principal.tenantId, view);
+    if (view.status !== 'failed') return { view };
     // The same data failed before: posting it again is the way to ask for another try.
     await job.retry('failed');
-    return { id, status: 'queued' };
+    return { view: { id, status: 'queued' } };
   }
 
   /** 404 for an unknown id and for another tenant's report alike: existence is not disclosed. */
-  async get(principal: Principal, id: string): Promise<ReportView> {
-    const job = REPORT_ID.test(id) ? await this.producer.getJob(id) : undefined;
+  async get(principal: Principal, id: string): Promise<ReportAnswer> {
+    if (!REPORT_ID.test(id)) throw new NotFoundException(`No report ${id}`);
+    // A completed report is answered from the cache, so it keeps answering (memory tier) while Redis is down.
+    const cached = await this.cachedResult(principal.tenantId, id);
+    if (cached) return cached;
+    const job = await this.producer.getJob(id);
     if (!job || job.name !== REPORT_JOB || (job.data as ReportJobData).tenantId !== principal.tenantId) {
       throw new NotFoundException(`No report ${id}`);
     }
-    return this.view(job as Job<ReportJobData>);
+    const view = await this.view(job as Job<ReportJobData>);
+    return view.status === 'completed' ? this.remember(principal.tenantId, view) : { view };
+  }
+
+  private async cachedResult(tenantId: string, id: string): Promise<ReportAnswer | undefined> {
+    const hit = await this.cache.get<SalesSummary>(this.cacheKey(tenantId, id));
+    return hit ? { view: { id, status: 'completed', result: hit.value }, cache: 'hit' } : undefined;
+  }
+
+  private async remember(tenantId: string, view: Extract<ReportView, { status: 'completed' }>): Promise<ReportAnswer> {
+    await this.cacheResult(tenantId, view.id, view.result);
+    return { view, cache: 'miss' };
+  }
+
+  private cacheResult(tenantId: string, id: string, result: SalesSummary): Promise<boolean> {
+    return this.cache.set(this.cacheKey(tenantId, id), result, { ttlMs: this.config.cache.reportTtlMs, tags: [tenantTag(tenantId, 'reports')] });
+  }
+
+  private cacheKey(tenantId: string, id: string): string {
+    return tenantKey(tenantId, 'report', id);
   }
 
   private async view(job: Job<ReportJobData>): Promise<ReportView> {
@@ -75,6 +111,7 @@ export class ReportsService implements OnModuleInit {
     const result = computeSalesSummary(request.sales);
     // Drop the sales (up to megabytes) and keep the result, so retained jobs stay small.
     await job.updateData({ ...meta, result });
+    await this.cacheResult(meta.tenantId, String(job.id), result);
     this.logger.log(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
     return result;
   }

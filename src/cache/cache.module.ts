@@ -1,0 +1,45 @@
+import { CacheModule as NestCacheModule } from '@nestjs/cache-manager';
+import type { CacheManagerOptions } from '@nestjs/cache-manager';
+import { Global, Module } from '@nestjs/common';
+import { AppConfig } from '../config';
+import { RedisConnections, RedisModule } from '../redis';
+import { CACHE_TIERS } from './cache.constants';
+import { CacheHealthIndicator } from './cache.health';
+import { CacheService } from './cache.service';
+import { CacheTiers } from './cache-tiers';
+import { HttpCacheInterceptor } from './http-cache.interceptor';
+import { RedisKeyvStore } from './redis-keyv.store';
+
+type CacheManagerStores = CacheManagerOptions['stores'];
+
+const tiersProvider = {
+  provide: CACHE_TIERS,
+  inject: [RedisConnections, AppConfig],
+  useFactory: (connections: RedisConnections, config: AppConfig): CacheTiers =>
+    new CacheTiers(
+      { maxEntries: config.cache.memoryMaxEntries, maxBytes: config.cache.memoryMaxBytes, maxTtlMs: config.cache.memoryTtlMs },
+      new RedisKeyvStore(connections.client('command'), { keyPrefix: config.redis.keyPrefix }),
+    ),
+};
+
+/**
+ * @nestjs/cache-manager (cache-manager 7) over two Keyv tiers: a bounded in-process LRU, then Redis through
+ * RedisModule's command client (the cache opens no connection). Inject CacheService for getOrSet, tags and
+ * fail-open reads; CACHE_MANAGER works too, for code written against cache-manager.
+ */
+@Global()
+@Module({
+  imports: [
+    RedisModule,
+    NestCacheModule.registerAsync({
+      imports: [RedisModule],
+      inject: [CACHE_TIERS],
+      extraProviders: [tiersProvider],
+      // The same Keyv class, typed once from its CommonJS and once from its ES module declarations.
+      useFactory: (tiers: CacheTiers) => ({ stores: [tiers.memory, tiers.redis] as unknown as CacheManagerStores }),
+    }),
+  ],
+  providers: [tiersProvider, CacheService, CacheHealthIndicator, HttpCacheInterceptor],
+  exports: [CacheService, HttpCacheInterceptor, NestCacheModule],
+})
+export class CacheModule {}
