@@ -65,31 +65,40 @@ export class ReportsService implements OnModuleInit {
   }
 
   /** 404 for an unknown id and for another tenant's report alike: existence is not disclosed. */
+  /**
+   * A completed report is answered from the cache, so it keeps answering (memory tier) while Redis is down;
+   * concurrent requests for one that is not cached yet share a single job lookup.
+   */
   async get(principal: Principal, id: string): Promise<ReportAnswer> {
     if (!REPORT_ID.test(id)) throw new NotFoundException(`No report ${id}`);
-    // A completed report is answered from the cache, so it keeps answering (memory tier) while Redis is down.
-    const cached = await this.cachedResult(principal.tenantId, id);
-    if (cached) return cached;
+    const { value: view, source } = await this.cache.getOrSet<ReportView>(this.cacheKey(principal.tenantId, id), () => this.lookUp(principal, id), {
+      ...this.cacheOptions(principal.tenantId),
+      shouldCache: (candidate) => candidate.status === 'completed',
+    });
+    return view.status === 'completed' ? { view, cache: source === 'loader' ? 'miss' : 'hit' } : { view };
+  }
+
+  private async lookUp(principal: Principal, id: string): Promise<ReportView> {
     const job = await this.producer.getJob(id);
     if (!job || job.name !== REPORT_JOB || (job.data as ReportJobData).tenantId !== principal.tenantId) {
       throw new NotFoundException(`No report ${id}`);
     }
-    const view = await this.view(job as Job<ReportJobData>);
-    return view.status === 'completed' ? this.remember(principal.tenantId, view) : { view };
+    return this.view(job as Job<ReportJobData>);
   }
 
   private async cachedResult(tenantId: string, id: string): Promise<ReportAnswer | undefined> {
-    const hit = await this.cache.get<SalesSummary>(this.cacheKey(tenantId, id));
-    return hit ? { view: { id, status: 'completed', result: hit.value }, cache: 'hit' } : undefined;
+    const hit = await this.cache.get<ReportView>(this.cacheKey(tenantId, id));
+    return hit ? { view: hit.value, cache: 'hit' } : undefined;
   }
 
   private async remember(tenantId: string, view: Extract<ReportView, { status: 'completed' }>): Promise<ReportAnswer> {
-    await this.cacheResult(tenantId, view.id, view.result);
+    await this.cache.set(this.cacheKey(tenantId, view.id), view, this.cacheOptions(tenantId));
     return { view, cache: 'miss' };
   }
 
-  private cacheResult(tenantId: string, id: string, result: SalesSummary): Promise<boolean> {
-    return this.cache.set(this.cacheKey(tenantId, id), result, { ttlMs: this.config.cache.reportTtlMs, tags: [tenantTag(tenantId, 'reports')] });
+  /** The completed view is what is cached: one entry per report, written by the worker that computed it. */
+  private cacheOptions(tenantId: string) {
+    return { ttlMs: this.config.cache.reportTtlMs, tags: [tenantTag(tenantId, 'reports')] };
   }
 
   private cacheKey(tenantId: string, id: string): string {
@@ -111,7 +120,7 @@ export class ReportsService implements OnModuleInit {
     const result = computeSalesSummary(request.sales);
     // Drop the sales (up to megabytes) and keep the result, so retained jobs stay small.
     await job.updateData({ ...meta, result });
-    await this.cacheResult(meta.tenantId, String(job.id), result);
+    await this.remember(meta.tenantId, { id: String(job.id), status: 'completed', result });
     this.logger.log(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
     return result;
   }
