@@ -34,6 +34,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   private readonly inFlight = new Map<string, Promise<{ value: unknown; source: CacheSource }>>();
   /** Tag -> keys held in this instance's memory tier, so an invalidation message can drop them. */
   private readonly localTags = new Map<string, Set<string>>();
+  /** Key -> its tags, so an entry leaving the memory tier leaves the index too. */
+  private readonly localKeyTags = new Map<string, Set<string>>();
   private readonly warnedOversize = new Set<string>();
   private degradedReason?: string;
   private readonly prefix: string;
@@ -219,12 +221,17 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     const keys = this.localTags.get(tag) ?? new Set<string>();
     keys.add(key);
     this.localTags.set(tag, keys);
+    const tags = this.localKeyTags.get(key) ?? new Set<string>();
+    tags.add(tag);
+    this.localKeyTags.set(key, tags);
   }
 
   private forgetLocally(key: string): void {
-    for (const [tag, keys] of this.localTags) {
-      if (keys.delete(key) && keys.size === 0) this.localTags.delete(tag);
+    for (const tag of this.localKeyTags.get(key) ?? []) {
+      const keys = this.localTags.get(tag);
+      if (keys?.delete(key) && keys.size === 0) this.localTags.delete(tag);
     }
+    this.localKeyTags.delete(key);
   }
 
   private dropLocally(tags: readonly string[], keys: readonly string[]): void {
