@@ -96,7 +96,10 @@ export class ReportsService implements OnModuleInit {
     return { view, cache: 'miss' };
   }
 
-  /** The completed view is what is cached: one entry per report, written by the worker that computed it. */
+  /**
+   * The completed view is what is cached, one entry per report, put there by the first request that finds it
+   * completed (the worker does not write it: that would cost every job two more round trips).
+   */
   private cacheOptions(tenantId: string) {
     return { ttlMs: this.config.cache.reportTtlMs, tags: [tenantTag(tenantId, 'reports')] };
   }
@@ -108,7 +111,12 @@ export class ReportsService implements OnModuleInit {
   private async view(job: Job<ReportJobData>): Promise<ReportView> {
     const id = String(job.id);
     const state = await job.getState();
-    if (state === 'completed') return { id, status: 'completed', result: job.returnvalue as SalesSummary };
+    if (state === 'completed') {
+      // The job may have completed after it was read: then only a fresh read has its result.
+      const result = (job.returnvalue ?? (await this.producer.getJob(id))?.returnvalue) as SalesSummary | undefined;
+      if (!result) throw new Error(`report ${id} is completed but has no result`);
+      return { id, status: 'completed', result };
+    }
     if (state === 'failed') return { id, status: 'failed', error: job.failedReason };
     return { id, status: state === 'active' ? 'active' : 'queued' };
   }
@@ -120,7 +128,6 @@ export class ReportsService implements OnModuleInit {
     const result = computeSalesSummary(request.sales);
     // Drop the sales (up to megabytes) and keep the result, so retained jobs stay small.
     await job.updateData({ ...meta, result });
-    await this.remember(meta.tenantId, { id: String(job.id), status: 'completed', result });
     this.logger.log(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
     return result;
   }
