@@ -1,0 +1,67 @@
+/**
+ * A bare BullMQ Worker: the baseline of bench/queue.bench.ts, which spawns it with `node --import tsx`.
+ * BullMQ's defaults for everything (drainDelay 5 s, stalledInterval 30 s, concurrency 1, prefix "bull"),
+ * except what the environment sets:
+ *   REDIS_URL         redis://127.0.0.1:PORT (required; never the shared Redis on 6379)
+ *   BARE_CONCURRENCY  worker concurrency (unset: BullMQ's default)
+ * It does the app's work for a "report" job (src/reports/reports.service.ts compute()): computeSalesSummary,
+ * then job.updateData with the result in place of the sales. It prints "bare worker ready" once consuming
+ * and exits 0 after SIGTERM (closing the worker, bounded).
+ */
+import { Job, Worker } from 'bullmq';
+import type { ReportRequest } from '../src/reports/report-request';
+import { computeSalesSummary, SalesSummary } from '../src/reports/sales-summary';
+
+interface ReportJobData {
+  tenantId: string;
+  userId: string;
+  type: string;
+  request?: ReportRequest;
+  result?: SalesSummary;
+}
+
+const CLOSE_TIMEOUT_MS = 5_000;
+
+async function compute(job: Job<ReportJobData>): Promise<SalesSummary> {
+  const { request, result: earlier, ...meta } = job.data;
+  if (earlier) return earlier;
+  if (!request) throw new Error('report job has neither its sales nor a result');
+  const result = computeSalesSummary(request.sales);
+  await job.updateData({ ...meta, result });
+  return result;
+}
+
+async function main(): Promise<void> {
+  const url = new URL(process.env.REDIS_URL ?? '');
+  if (url.protocol !== 'redis:' || url.port === '' || url.port === '6379') throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
+  const concurrency = process.env.BARE_CONCURRENCY ? Number(process.env.BARE_CONCURRENCY) : undefined;
+
+  const worker = new Worker<ReportJobData>('jobs', (job) => compute(job), {
+    connection: { host: url.hostname, port: Number(url.port) },
+    ...(concurrency === undefined ? {} : { concurrency }),
+  });
+  worker.on('error', (error) => process.stderr.write(`bare worker error: ${error.message}\n`));
+  worker.on('failed', (job, error) => process.stderr.write(`bare worker: job ${job?.id ?? '?'} failed: ${error.message}\n`));
+
+  let closing = false;
+  process.on('SIGTERM', () => {
+    if (closing) return;
+    closing = true;
+    const deadline = setTimeout(() => process.exit(1), CLOSE_TIMEOUT_MS);
+    worker.close().then(
+      () => {
+        clearTimeout(deadline);
+        process.exit(0);
+      },
+      () => process.exit(1),
+    );
+  });
+
+  await worker.waitUntilReady();
+  process.stdout.write(`bare worker ready (pid ${process.pid}, concurrency ${worker.opts.concurrency}, drainDelay ${worker.opts.drainDelay} s, stalledInterval ${worker.opts.stalledInterval} ms)\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
