@@ -1,2 +1,4 @@
 // Every benchmark suite, one line each. run.ts runs them (and orders BENCHMARKS.md) by name.
 export * as health from './health.bench';
+export * as queue from './queue.bench';
+export * as cache from './cache.bench';

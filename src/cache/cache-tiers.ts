@@ -12,7 +12,8 @@ export class CacheTiers {
 
   constructor(memoryOptions: Omit<MemoryTierOptions, 'onRemove'>, redisStore: RedisKeyvStore) {
     this.memoryStore = new MemoryTierStore({ ...memoryOptions, onRemove: (key) => this.notifyRemoved(key) });
-    this.memory = new Keyv({ store: this.memoryStore, namespace: CACHE_NAMESPACE });
+    // No serializer in memory: entries stay objects, so a memory hit parses nothing.
+    this.memory = new Keyv({ store: this.memoryStore, namespace: CACHE_NAMESPACE, serialize: undefined, deserialize: undefined });
     // Store errors must reach CacheService, which decides to fail open (and says so once).
     this.redis = new Keyv({ store: redisStore, namespace: CACHE_NAMESPACE, throwOnErrors: true, emitErrors: false });
   }

@@ -13,20 +13,21 @@ export interface MemoryTierOptions {
 
 /**
  * The in-process tier: a bounded LRU (entries, bytes and TTL) speaking Keyv's store contract.
- * Values arrive serialized by Keyv, so their length is a fair measure of their size.
+ * Entries are kept as objects, not JSON: a hit then costs no parsing (CacheTiers turns Keyv's serializer off
+ * for this tier). Their JSON length, measured once on set, stands for their size. Cached objects are shared
+ * by every reader, so callers must not mutate what the cache returns.
  */
 export class MemoryTierStore extends EventEmitter implements KeyvStoreAdapter {
   readonly opts: MemoryTierOptions;
   namespace?: string;
-  private readonly lru: LRUCache<string, string>;
+  private readonly lru: LRUCache<string, NonNullable<unknown>>;
 
   constructor(options: MemoryTierOptions) {
     super();
     this.opts = options;
-    this.lru = new LRUCache<string, string>({
+    this.lru = new LRUCache<string, NonNullable<unknown>>({
       max: Math.max(1, options.maxEntries),
       maxSize: options.maxBytes,
-      sizeCalculation: (value) => Math.max(1, value.length),
       ttl: options.maxTtlMs,
       ttlAutopurge: false,
       dispose: (_value, key) => options.onRemove?.(key),
@@ -42,9 +43,10 @@ export class MemoryTierStore extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    const serialized = typeof value === 'string' ? value : JSON.stringify(value);
+    if (value === undefined || value === null) return false;
     const entryTtl = ttl && ttl > 0 ? Math.min(ttl, this.opts.maxTtlMs) : this.opts.maxTtlMs;
-    this.lru.set(key, serialized, { ttl: entryTtl });
+    const size = Math.max(1, (typeof value === 'string' ? value : JSON.stringify(value)).length);
+    this.lru.set(key, value, { ttl: entryTtl, size });
     return true;
   }
 
