@@ -3,6 +3,7 @@ import { AuthModule } from './auth';
 import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
+import { PresenceModule } from './presence';
 import { RedisModule } from './redis';
 import { ReportsModule } from './reports';
 
@@ -13,7 +14,7 @@ export class AppModule {
     const servesApi = config.appRole !== 'worker';
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, ...(servesApi ? [AuthModule] : []), ReportsModule.forConfig(config)],
+      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, ...(servesApi ? [AuthModule, PresenceModule] : []), ReportsModule.forConfig(config)],
     };
   }
 }

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { AppConfig, LogLevel } from './config';
+import { RedisIoAdapter } from './presence';
 
 const JSON_BODY_LIMIT = '8mb';
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -27,5 +28,7 @@ export async function createApp(config: AppConfig, logger: LoggerService = creat
   app.enableCors();
   // A 50,000-line report is about 4 MB of JSON; Upstash refuses requests over 10 MB.
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  // Socket.io rooms span instances through Redis; without a gateway (APP_ROLE=worker) it creates nothing.
+  app.useWebSocketAdapter(new RedisIoAdapter(app));
   return app;
 }

@@ -21,6 +21,7 @@ export abstract class AppConfig {
   abstract readonly appRole: AppRole;
   abstract readonly queue: QueueConfig;
   abstract readonly cache: CacheConfig;
+  abstract readonly presence: PresenceConfig;
   /** Basic-auth credentials of the queue dashboard; absent: the dashboard is not mounted (404). */
   abstract readonly admin?: { readonly user: string; readonly password: string };
 }
@@ -32,6 +33,13 @@ export interface CacheConfig {
   readonly memoryTtlMs: number;
   readonly maxValueBytes: number;
   readonly reportTtlMs: number;
+}
+
+export interface PresenceConfig {
+  /** An instance that stops refreshing its lease this long (a crash, SIGKILL) has its users released by another instance. */
+  readonly ttlMs: number;
+  /** How long a user's last socket may be gone before the user goes offline, so reconnects and deploys do not flap. */
+  readonly offlineGraceMs: number;
 }
 
 export interface QueueConfig {
@@ -108,6 +116,9 @@ const envSchema = z.object({
   CACHE_MEMORY_TTL_SECONDS: integer(1, 86_400, 300),
   CACHE_MAX_VALUE_KB: integer(1, 9 * 1024, 1024),
   REPORT_TTL_SECONDS: integer(60, 30 * 86_400, 86_400),
+  // Each instance refreshes its lease every third of the TTL: 3*86400/PRESENCE_TTL_SECONDS commands a day.
+  PRESENCE_TTL_SECONDS: integer(3, 3600, 45),
+  PRESENCE_OFFLINE_GRACE_SECONDS: integer(0, 300, 5),
 });
 
 type Env = Record<string, string | undefined>;
@@ -197,6 +208,10 @@ export function loadConfig(env: Env): AppConfig {
       memoryTtlMs: vars.CACHE_MEMORY_TTL_SECONDS * 1000,
       maxValueBytes: vars.CACHE_MAX_VALUE_KB * 1024,
       reportTtlMs: vars.REPORT_TTL_SECONDS * 1000,
+    },
+    presence: {
+      ttlMs: vars.PRESENCE_TTL_SECONDS * 1000,
+      offlineGraceMs: vars.PRESENCE_OFFLINE_GRACE_SECONDS * 1000,
     },
     admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };

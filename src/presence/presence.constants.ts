@@ -1,0 +1,47 @@
+export const PRESENCE_NAMESPACE = '/presence';
+
+/** Server-to-client events. */
+export const PRESENCE_EVENTS = {
+  online: 'presence:online',
+  offline: 'presence:offline',
+  snapshot: 'presence:snapshot',
+} as const;
+
+/** Client-to-server events; anything else is answered with an error ack. */
+export const CLIENT_EVENTS = {
+  list: 'presence:list',
+} as const;
+
+export const MAX_EVENT_BYTES = 1024;
+/** Per socket: a burst of this many events, refilled at this many a second. */
+export const EVENT_BURST = 10;
+export const EVENTS_PER_SECOND = 10;
+/** Engine-level cap: a larger frame closes the connection; anything up to it gets a polite error ack instead. */
+export const MAX_FRAME_BYTES = 16 * 1024;
+
+export const tenantRoom = (tenantId: string): string => `tenant:${tenantId}`;
+export const userRoom = (userId: string): string => `user:${userId}`;
+
+export interface OnlineUser {
+  readonly userId: string;
+  /** ISO date-time since when the user has been online without a break (longer than the offline grace). */
+  readonly since: string;
+}
+
+export interface PresenceSnapshot {
+  readonly users: OnlineUser[];
+}
+
+export interface OnlineEvent {
+  readonly userId: string;
+  readonly since: string;
+}
+
+export interface OfflineEvent {
+  readonly userId: string;
+  readonly lastSeen: string;
+}
+
+export interface ErrorAck {
+  readonly error: string;
+}

@@ -1,0 +1,96 @@
+import { Logger } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  OnGatewayConnection,
+  OnGatewayDisconnect,
+  OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { DefaultEventsMap, Namespace, Socket } from 'socket.io';
+import { Principal, TokenVerifier } from '../auth';
+import { checkClientEvent, TokenBucket } from './event-guard';
+import {
+  CLIENT_EVENTS,
+  ErrorAck,
+  MAX_FRAME_BYTES,
+  PRESENCE_EVENTS,
+  PRESENCE_NAMESPACE,
+  PresenceSnapshot,
+  tenantRoom,
+  userRoom,
+} from './presence.constants';
+import { PresenceService } from './presence.service';
+import { PresenceSockets } from './presence-sockets';
+
+interface SocketData {
+  principal: Principal;
+}
+
+type PresenceSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
+type PresenceNamespace = Namespace<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
+
+/**
+ * /presence. Clients connect with `io(url + '/presence', { auth: { token }, transports: ['websocket'] })`:
+ * HTTP long-polling needs sticky sessions, which Render does not give.
+ */
+@WebSocketGateway({ namespace: PRESENCE_NAMESPACE, maxHttpBufferSize: MAX_FRAME_BYTES, cors: { origin: true } })
+export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGatewayConnection<PresenceSocket>, OnGatewayDisconnect<PresenceSocket> {
+  private readonly logger = new Logger('Presence');
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly presence: PresenceService,
+    private readonly sockets: PresenceSockets,
+  ) {}
+
+  afterInit(namespace: PresenceNamespace): void {
+    this.sockets.attach(namespace as Namespace);
+    namespace.use((socket, next) => {
+      if (this.sockets.isDraining) return next(new Error('server shutting down'));
+      const token: unknown = socket.handshake.auth.token;
+      try {
+        socket.data.principal = this.verifier.verify(typeof token === 'string' ? token : undefined);
+      } catch {
+        return next(new Error('unauthorized'));
+      }
+      next();
+    });
+  }
+
+  async handleConnection(socket: PresenceSocket): Promise<void> {
+    const { principal } = socket.data;
+    void socket.join([tenantRoom(principal.tenantId), userRoom(principal.userId)]);
+    const bucket = new TokenBucket();
+    socket.use((packet, next) => {
+      const [event, ...rest] = packet as unknown[];
+      const last = rest.at(-1);
+      const ack = typeof last === 'function' ? (last as (reply: ErrorAck) => void) : undefined;
+      const args = ack ? rest.slice(0, -1) : rest;
+      const check = bucket.take() ? checkClientEvent(event, args) : ({ ok: false, error: 'rate limited' } as const);
+      if (check.ok) return next();
+      ack?.({ error: check.error });
+    });
+    // Counted synchronously before the first await, so a disconnect during it is never counted first.
+    await this.presence.connect(principal);
+    try {
+      const snapshot: PresenceSnapshot = { users: await this.presence.snapshot(principal.tenantId) };
+      if (socket.connected) socket.emit(PRESENCE_EVENTS.snapshot, snapshot);
+    } catch (error) {
+      this.logger.warn(`no presence snapshot for a new socket: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  handleDisconnect(socket: PresenceSocket): void {
+    this.presence.disconnect(socket.data.principal);
+  }
+
+  @SubscribeMessage(CLIENT_EVENTS.list)
+  async list(@ConnectedSocket() socket: PresenceSocket): Promise<PresenceSnapshot | ErrorAck> {
+    try {
+      return { users: await this.presence.snapshot(socket.data.principal.tenantId) };
+    } catch {
+      return { error: 'presence is unavailable' };
+    }
+  }
+}
