@@ -21,6 +21,8 @@ export const MAX_FRAME_BYTES = 16 * 1024;
 
 export const tenantRoom = (tenantId: string): string => `tenant:${tenantId}`;
 export const userRoom = (userId: string): string => `user:${userId}`;
+/** The Socket.io Redis adapter's channel prefix, shared by the adapter and the emitter. */
+export const adapterKey = (keyPrefix: string): string => `${keyPrefix}:socket.io`;
 
 export interface OnlineUser {
   readonly userId: string;

@@ -6,16 +6,14 @@ import { PresenceGateway } from './presence.gateway';
 import { PresenceHealthIndicator } from './presence.health';
 import { PresenceService } from './presence.service';
 import { PresenceSockets } from './presence-sockets';
-import { UserNotifier } from './user-notifier.service';
 
 /**
- * Who is online per tenant over Socket.io (/presence), GET /presence and UserNotifier. Only for processes that
+ * Who is online per tenant over Socket.io (/presence) and GET /presence. Only for processes that
  * serve HTTP (APP_ROLE web or all); createApp installs RedisIoAdapter so rooms span instances.
  */
 @Module({
   imports: [RedisModule, AuthModule],
   controllers: [PresenceController],
-  providers: [PresenceSockets, PresenceService, PresenceGateway, PresenceHealthIndicator, UserNotifier],
-  exports: [UserNotifier],
+  providers: [PresenceSockets, PresenceService, PresenceGateway, PresenceHealthIndicator],
 })
 export class PresenceModule {}

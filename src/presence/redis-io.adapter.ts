@@ -6,6 +6,7 @@ import type { Server, ServerOptions } from 'socket.io';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { withHandledRejections } from './handled-rejections';
+import { adapterKey } from './presence.constants';
 
 /**
  * Socket.io across instances: broadcasts and room emits go through Redis pub/sub on RedisModule's clients
@@ -21,7 +22,7 @@ export class RedisIoAdapter extends IoAdapter {
     const connections = app.get(RedisConnections);
     this.pubClient = withHandledRejections(connections.client('command'), this.logger);
     this.subClient = withHandledRejections(connections.client('subscriber'), this.logger);
-    this.key = `${app.get(AppConfig).redis.keyPrefix}:socket.io`;
+    this.key = adapterKey(app.get(AppConfig).redis.keyPrefix);
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {

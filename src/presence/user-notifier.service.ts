@@ -1,17 +1,26 @@
-import { Injectable } from '@nestjs/common';
-import { userRoom } from './presence.constants';
-import { PresenceSockets } from './presence-sockets';
+import { Injectable, Logger } from '@nestjs/common';
+import { Emitter } from '@socket.io/redis-emitter';
+import { AppConfig } from '../config';
+import { RedisConnections } from '../redis';
+import { withHandledRejections } from './handled-rejections';
+import { adapterKey, PRESENCE_NAMESPACE, userRoom } from './presence.constants';
 
-/** Pushes an event to every socket of a user, on whichever instance it is connected. */
+/**
+ * Pushes an event to every socket of a user, on whichever instance it is connected, from any process: a
+ * worker serves no sockets, so this publishes straight to the Socket.io Redis adapter's channel (one PUBLISH
+ * on the command client) instead of going through a local server.
+ */
 @Injectable()
 export class UserNotifier {
-  constructor(private readonly sockets: PresenceSockets) {}
+  private readonly emitter: Emitter;
 
-  /**
-   * Fire and forget: a user with no socket open gets nothing (there is no replay), and while Redis is down
-   * only sockets on this instance get it. Returns false when this process serves no sockets (APP_ROLE=worker).
-   */
-  notifyUser(userId: string, event: string, payload: unknown): boolean {
-    return this.sockets.emit(userRoom(userId), event, payload);
+  constructor(connections: RedisConnections, config: AppConfig) {
+    const client = withHandledRejections(connections.client('command'), new Logger('UserNotifier'));
+    this.emitter = new Emitter(client, { key: adapterKey(config.redis.keyPrefix) });
+  }
+
+  /** Fire and forget: a user with no socket open gets nothing (no replay), nor does anyone while Redis is down. */
+  notifyUser(userId: string, event: string, payload: unknown): void {
+    this.emitter.of(PRESENCE_NAMESPACE).to(userRoom(userId)).emit(event, payload);
   }
 }

@@ -1,5 +1,5 @@
 export { QueueModule } from './queue.module';
 export { JobHandlers } from './job-handlers';
-export type { JobHandler } from './job-handlers';
+export type { JobHandler, JobHooks } from './job-handlers';
 export { JobProducer } from './job-producer.service';
 export { QueueUnavailableError } from './queue-unavailable.error';

@@ -99,6 +99,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
       maxStalledCount: 1,
     });
     worker.on('failed', (job, error) => this.onFailed(job, error));
+    worker.on('completed', (job, result) => this.handlers.hooks(job.name).onCompleted?.(job, result));
     worker.on('error', (error) => this.onError(error));
     this.blockingClient = undefined;
     void this.adoptBlockingClient(worker);

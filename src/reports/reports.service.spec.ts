@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import type { CacheService } from '../cache';
 import { loadConfig } from '../config';
+import type { UserNotifier } from '../presence';
 import { JobHandlers, JobProducer } from '../queue';
 import { ReportsService } from './reports.service';
 
@@ -23,7 +24,7 @@ describe('ReportsService', () => {
   it('re-reads a job that completed between reading it and asking its state, instead of answering a null result', async () => {
     const reads = [job(undefined), job(RESULT)];
     const producer = { getJob: async () => reads.shift() } as unknown as JobProducer;
-    const service = new ReportsService(producer, new JobHandlers(), passThroughCache, loadConfig({}));
+    const service = new ReportsService(producer, new JobHandlers(), passThroughCache, loadConfig({}), { notifyUser: () => undefined } as unknown as UserNotifier);
     const answer = await service.get({ userId: 'u1', tenantId: 't1' }, ID);
     expect(answer.view).toEqual({ id: ID, status: 'completed', result: RESULT });
   });

@@ -3,12 +3,15 @@ import type { Job } from 'bullmq';
 import type { Principal } from '../auth';
 import { CacheService, tenantKey, tenantTag } from '../cache';
 import { AppConfig } from '../config';
+import { UserNotifier } from '../presence';
 import { JobHandlers, JobProducer } from '../queue';
 import { reportId } from './report-id';
 import type { ReportRequest, ReportType } from './report-request';
 import { computeSalesSummary, SalesSummary } from './sales-summary';
 
 export const REPORT_JOB = 'report';
+/** Sent to the author's sockets (room user:<id>, any instance) once their report is completed. */
+export const REPORT_COMPLETED = 'report:completed';
 
 /** What the job carries. `result` is written before completion so a retry after a crash does not recompute. */
 interface ReportJobData {
@@ -41,10 +44,13 @@ export class ReportsService implements OnModuleInit {
     private readonly handlers: JobHandlers,
     private readonly cache: CacheService,
     private readonly config: AppConfig,
+    private readonly notifier: UserNotifier,
   ) {}
 
   onModuleInit(): void {
-    this.handlers.register(REPORT_JOB, (job) => this.compute(job as Job<ReportJobData>));
+    this.handlers.register(REPORT_JOB, (job) => this.compute(job as Job<ReportJobData>), {
+      onCompleted: (job) => this.notifier.notifyUser((job.data as ReportJobData).userId, REPORT_COMPLETED, { id: job.id }),
+    });
   }
 
   /** Enqueues the report, or returns the one already computed for the same tenant and data. */

@@ -1,0 +1,43 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { AppProcess } from './support/app-process';
+import { RedisServer, stopAllRedisServers } from './support/redis-server';
+import { getReport, JWT_SECRET, postReport, salesFor, tokenFor } from './support/reports-client';
+import { PresenceClient } from './support/socket-client';
+
+const apps: AppProcess[] = [];
+const clients: PresenceClient[] = [];
+afterAll(async () => {
+  for (const client of clients) client.close();
+  await Promise.all(apps.map((app) => app.stop()));
+  await stopAllRedisServers();
+});
+
+describe('report:completed', () => {
+  it("reaches the author's sockets on another instance, sent by the worker once the report is completed, and no one else's", async () => {
+    const redis = await RedisServer.start();
+    const env = { REDIS_URL: redis.url(), JWT_SECRET };
+    const [webA, webB, worker] = await Promise.all([
+      AppProcess.start({ ...env, APP_ROLE: 'web' }),
+      AppProcess.start({ ...env, APP_ROLE: 'web' }),
+      AppProcess.start({ ...env, APP_ROLE: 'worker' }),
+    ]);
+    apps.push(webA, webB, worker);
+    await Promise.all(apps.map((app) => app.waitForLines(/ready in \d+ ms/, 3)));
+
+    const author = await PresenceClient.connect(webA, tokenFor('u1', 'pharmacy-1'));
+    const colleague = await PresenceClient.connect(webA, tokenFor('u2', 'pharmacy-1'));
+    clients.push(author, colleague);
+
+    const token = tokenFor('u1', 'pharmacy-1');
+    const posted = await postReport(webB, token, salesFor(42));
+    const { id } = posted.body as { id: string };
+    const event = await author.waitFor<{ id: string }>('report:completed', (payload) => payload.id === id, 20_000);
+    expect(event).toEqual({ id });
+
+    // Sent after completion: the report the event names is there to fetch.
+    const fetched = await getReport(webB, token, id);
+    expect(fetched.status).toBe(200);
+    expect(fetched.body).toMatchObject({ id, status: 'completed' });
+    expect(colleague.received.filter((received) => received.event === 'report:completed')).toEqual([]);
+  }, 60_000);
+});
