@@ -86,4 +86,17 @@ describe('presence scripts', () => {
     expect(registered).toBe(1);
     expect(await acquire(stalled, 'pharmacy', 'kept')).toEqual([0, 1, expect.any(String)]);
   });
+
+  it('renews the lease of an instance that sat idle, so a busy neighbour does not reap its new users', async () => {
+    const napper = new PresenceKeys(PREFIX, 'napper');
+    const neighbour = new PresenceKeys(PREFIX, 'neighbour');
+    await heartbeat(napper, 100);
+    await heartbeat(neighbour);
+    // Idle instances send no heartbeat: the napper's lease lapses while it stays listed.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await acquire(napper, 'pharmacy', 'back', 60_000);
+    const [, ...released] = await heartbeat(neighbour);
+    expect(released).toEqual([]);
+    expect(Object.keys(await redis.hgetall(napper.online('pharmacy')))).toContain('back');
+  });
 });

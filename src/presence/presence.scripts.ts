@@ -38,7 +38,8 @@ end
  */
 const ACQUIRE = `
 local registered = redis.call('SADD', KEYS[1], ARGV[1])
-if registered == 1 then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2]) end
+-- Always: an instance that sat idle (no heartbeat) let its lease lapse, and must not be reaped as dead now.
+redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
 local since = redis.call('HGET', KEYS[5], ARGV[4])
 if redis.call('SADD', KEYS[3], ARGV[3]) == 1 then
   if redis.call('HINCRBY', KEYS[4], ARGV[4], 1) == 1 or not since then
