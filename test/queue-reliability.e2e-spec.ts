@@ -8,7 +8,8 @@ const token = tokenFor('u1', 'pharmacy-1');
 const apps: AppProcess[] = [];
 
 async function start(env: Record<string, string>): Promise<AppProcess> {
-  const app = await AppProcess.start({ JWT_SECRET, ...env });
+  // Debug: the specs count the worker's per-job "report ... computed" lines.
+  const app = await AppProcess.start({ JWT_SECRET, LOG_LEVEL: 'debug', ...env });
   apps.push(app);
   await app.waitForLines(/ready in \d+ ms/, 3);
   return app;

@@ -134,7 +134,8 @@ export class ReportsService implements OnModuleInit {
     const result = computeSalesSummary(request.sales);
     // Drop the sales (up to megabytes) and keep the result, so retained jobs stay small.
     await job.updateData({ ...meta, result });
-    this.logger.log(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
+    // Debug: one line per job would be thousands of lines an hour in production; failures are logged at error.
+    this.logger.debug(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
     return result;
   }
 }
