@@ -2,3 +2,4 @@
 export * as health from './health.bench';
 export * as queue from './queue.bench';
 export * as cache from './cache.bench';
+export * as presence from './presence.bench';
