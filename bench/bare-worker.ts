@@ -5,10 +5,14 @@
  *   REDIS_URL         redis://127.0.0.1:PORT (required; never the shared Redis on 6379)
  *   BARE_CONCURRENCY  worker concurrency (unset: BullMQ's default)
  * It does the app's work for a "report" job (src/reports/reports.service.ts compute()): computeSalesSummary,
- * then job.updateData with the result in place of the sales. It prints "bare worker ready" once consuming
+ * then job.updateData with the result in place of the sales, and once BullMQ stored it as completed, the
+ * app's report:completed notification (one PUBLISH through @socket.io/redis-emitter on a second connection,
+ * as UserNotifier does), so both sides do the same work per job and the ratio measures the QueueModule. It prints "bare worker ready" once consuming
  * and exits 0 after SIGTERM (closing the worker, bounded).
  */
+import { Emitter } from '@socket.io/redis-emitter';
 import { Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { ReportRequest } from '../src/reports/report-request';
 import { computeSalesSummary, SalesSummary } from '../src/reports/sales-summary';
 
@@ -40,6 +44,8 @@ async function main(): Promise<void> {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });
+  const notifier = new Emitter(new Redis({ host: url.hostname, port: Number(url.port) }), { key: 'pharmacare:socket.io' });
+  worker.on('completed', (job) => notifier.of('/presence').to(`user:${job.data.userId}`).emit('report:completed', { id: job.id }));
   worker.on('error', (error) => process.stderr.write(`bare worker error: ${error.message}\n`));
   worker.on('failed', (job, error) => process.stderr.write(`bare worker: job ${job?.id ?? '?'} failed: ${error.message}\n`));
 
