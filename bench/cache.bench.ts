@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
 import { JWT_SECRET, postReport, settledReport, tokenFor, type Sale } from '../test/support/reports-client';
-import { BenchResult, Check, formatCounts, formatMs, formatRatio, httpLoad, LoadOptions, LoadResult, progress, Resources, Row, summarize } from './support';
+import { BenchResult, Check, count, Counts, formatCounts, total, formatMs, formatRatio, httpLoad, LoadOptions, LoadResult, progress, Resources, Row, summarize } from './support';
 
 export const name = 'cache';
 export const title = 'Cached GET /reports/:id: throughput against a constant route, Redis commands per memory hit, Redis hit and miss, stampede';
@@ -41,18 +41,6 @@ const TENANT = 'bench-pharmacy';
 const TOKEN_USER = 'bench-user';
 
 // ---------------------------------------------------------------- small helpers
-
-type Counts = Map<string, number>;
-
-function count(counts: Counts, key: string, n = 1): void {
-  counts.set(key, (counts.get(key) ?? 0) + n);
-}
-
-function total(counts: ReadonlyMap<string, number>): number {
-  let sum = 0;
-  for (const n of counts.values()) sum += n;
-  return sum;
-}
 
 function only(counts: ReadonlyMap<string, number>, key: string): boolean {
   return counts.size === 1 && counts.has(key);

@@ -4,7 +4,7 @@ import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
 import { JWT_SECRET, tokenFor } from '../test/support/reports-client';
 import { PresenceClient } from '../test/support/socket-client';
-import { BenchResult, Check, formatCounts, formatMs, formatRatio, median, progress, Resources, Row, summarize } from './support';
+import { BenchResult, Check, count, Counts, formatCounts, total, formatMs, formatRatio, median, progress, Resources, Row, summarize } from './support';
 
 export const name = 'presence';
 export const title = 'Presence over Socket.io: connect and disconnect storms of 2,000 sockets on 2 instances, Redis commands per connect and idle per minute';
@@ -50,18 +50,6 @@ const PRESENCE_ROOT = 'pharmacare:presence:';
 const IDLE_TOLERANCE = 0.1;
 
 // ---------------------------------------------------------------- small helpers
-
-type Counts = Map<string, number>;
-
-function count(counts: Counts, key: string, n = 1): void {
-  counts.set(key, (counts.get(key) ?? 0) + n);
-}
-
-function total(counts: ReadonlyMap<string, number>): number {
-  let sum = 0;
-  for (const n of counts.values()) sum += n;
-  return sum;
-}
 
 function countsOrNone(counts: ReadonlyMap<string, number>): string {
   return [...counts.values()].some((n) => n !== 0) ? formatCounts(new Map([...counts].filter(([, n]) => n !== 0))) : 'none';

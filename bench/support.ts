@@ -241,3 +241,16 @@ export class Resources {
     }
   }
 }
+
+/** Calls per name (Redis command, status code, ...). */
+export type Counts = Map<string, number>;
+
+export function count(counts: Counts, key: string, n = 1): void {
+  counts.set(key, (counts.get(key) ?? 0) + n);
+}
+
+export function total(counts: ReadonlyMap<string, number>): number {
+  let sum = 0;
+  for (const n of counts.values()) sum += n;
+  return sum;
+}
