@@ -1,5 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { REDIS_ROLES, RedisConnections, RedisRole } from '../redis';
 import { HealthIndicators } from './health-indicators.registry';
@@ -56,17 +57,13 @@ export class RedisHealthIndicator implements OnModuleInit {
   /** PING with its own deadline: never trusts the client's queue to give up in time. */
   private async ping(role: RedisRole): Promise<{ ok: true; latencyMs: number } | { ok: false; reason: string }> {
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no PING reply within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([this.connections.client(role).ping(), timeout]);
+      await withDeadline(this.connections.client(role).ping(), PING_TIMEOUT_MS, () => {
+        throw new Error(`no PING reply within ${PING_TIMEOUT_MS} ms`);
+      });
       return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
     } catch (error) {
       return { ok: false, reason: error instanceof Error ? error.message : String(error) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

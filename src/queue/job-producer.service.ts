@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
+import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { JOBS_QUEUE, KEEP_COMPLETED, KEEP_FAILED, PRODUCER_TIMEOUT_MS, RETRY_BACKOFF } from './queue.constants';
@@ -48,21 +49,16 @@ export class JobProducer {
     if (this.connections.status('command').state !== 'ready') {
       throw new QueueUnavailableError(`Cannot ${what}: Redis is unreachable. Nothing was stored; try again shortly.`);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_resolve, reject) => {
-      // The command may still land: callers use deterministic job ids, so trying again is safe.
-      const message = `Cannot ${what}: Redis did not answer within ${PRODUCER_TIMEOUT_MS} ms. Trying again is safe.`;
-      timer = setTimeout(() => reject(new QueueUnavailableError(message)), PRODUCER_TIMEOUT_MS);
-    });
     try {
-      return await Promise.race([operation(), timeout]);
+      return await withDeadline(operation(), PRODUCER_TIMEOUT_MS, () => {
+        // The command may still land: callers use deterministic job ids, so trying again is safe.
+        throw new QueueUnavailableError(`Cannot ${what}: Redis did not answer within ${PRODUCER_TIMEOUT_MS} ms. Trying again is safe.`);
+      });
     } catch (error) {
       if (error instanceof Error && REDIS_UNAVAILABLE.test(error.message)) {
         throw new QueueUnavailableError(`Cannot ${what}: ${error.message}. Try again shortly.`);
       }
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

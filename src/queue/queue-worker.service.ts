@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { JobHandlers } from './job-handlers';
@@ -167,15 +168,11 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** worker.close() never returns while Redis is unreachable, so every close has its own deadline. */
   private async closeWithin(worker: Worker, force: boolean, timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)));
     try {
-      return await Promise.race([worker.close(force).then(() => true), timeout]);
+      return await withDeadline(worker.close(force).then(() => true), timeoutMs, () => false);
     } catch (error) {
       this.logger.warn(`closing the worker failed: ${error instanceof Error ? error.message : String(error)}`);
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint } from '../config';
 import { diagnoseRedisError, RedisErrorDiagnosis } from './redis-error';
 import { buildRedisOptions, reconnectDelay } from './redis-options';
@@ -69,8 +70,7 @@ export class RedisConnection {
     this.state = 'closed';
     if (this.client.status === 'ready') {
       const quit = this.client.quit().then(() => true, () => false);
-      const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS, false).unref());
-      if (await Promise.race([quit, timeout])) return;
+      if (await withDeadline(quit, CLOSE_TIMEOUT_MS, () => false)) return;
     }
     // ioredis listens for one error per socket; a TLS socket cut mid-handshake can emit a second one
     // (the server's alert), which would crash the process as an uncaught exception.
