@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
@@ -5,14 +8,14 @@ import { JWT_SECRET, postReport, settledReport, tokenFor, type Sale } from '../t
 import { BenchResult, Check, count, Counts, formatCounts, total, formatMs, formatRatio, httpLoad, LoadOptions, LoadResult, progress, Resources, Row, summarize } from './support';
 
 export const name = 'cache';
-export const title = 'Cached GET /reports/:id: throughput against a constant route, Redis commands per memory hit, Redis hit and miss, stampede';
+export const title = 'Cached GET /reports/:id: throughput against a constant route with the same guard and body, Redis commands per memory hit, Redis hit and miss, stampede';
 
 // ---------------------------------------------------------------- knobs
 
 /** Requests in flight at once in the throughput loops, each on its own keep-alive connection. */
 const CONCURRENCY = 16;
-/** Throughput rounds (a multiple of the 4 routes); each runs every route once, the order rotated, so each route runs in each position equally often. */
-const ROUNDS = 8;
+/** Throughput rounds (a multiple of the 5 routes); each runs every route once, the order rotated, so each route runs in each position equally often. */
+const ROUNDS = 10;
 /** Wall time of one route's slice in one round (and its request cap, whichever comes first). */
 const SLICE_MS = 1_500;
 const SLICE_MAX_REQUESTS = 50_000;
@@ -32,6 +35,9 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const STAMPEDE_TIMEOUT_MS = 20_000;
 const LINE_TIMEOUT_MS = 30_000;
 const READY_LINE = /ready in \d+ ms/;
+/** The cached app runs with GET /bench/constant added (bench/constant-route-app.ts): the baseline route, in the same process. */
+const CONSTANT_APP = ['--import', 'tsx', join(process.cwd(), 'bench', 'constant-route-app.ts')];
+const CONSTANT_ROUTE = '/bench/constant';
 /** REDIS_KEY_PREFIX default (src/config/app-config.ts): cache entries live under `<prefix>:cache:`. */
 const CACHE_ROOT = 'pharmacare:cache:';
 /** The job lookup: BullMQ Job.fromId reads the job hash with one HGETALL (src/queue/job-producer.service.ts getJob). */
@@ -76,9 +82,9 @@ function distinctSkuSales(seed: number): Sale[] {
 
 // ---------------------------------------------------------------- processes and reports
 
-async function startApp(resources: Resources, label: string, redis: RedisServer, env: Record<string, string>): Promise<AppProcess> {
+async function startApp(resources: Resources, label: string, redis: RedisServer, env: Record<string, string>, nodeArgs?: string[]): Promise<AppProcess> {
   const app = resources.add(
-    await AppProcess.start({ REDIS_URL: redis.url(), JWT_SECRET, HEALTH_REDIS_GRACE_SECONDS: '60', LOG_LEVEL: 'log', ...env }),
+    await AppProcess.start({ REDIS_URL: redis.url(), JWT_SECRET, HEALTH_REDIS_GRACE_SECONDS: '60', LOG_LEVEL: 'log', ...env }, { nodeArgs }),
     label,
     (a) => a.stop(),
   );
@@ -95,17 +101,18 @@ async function postOnly(app: AppProcess, token: string, sales: Sale[]): Promise<
   return id;
 }
 
-/** Waits until the report is completed; returns the size of its JSON view. */
-async function settled(app: AppProcess, token: string, id: string): Promise<number> {
+/** Waits until the report is completed; returns its JSON view. */
+async function settled(app: AppProcess, token: string, id: string): Promise<string> {
   const done = await settledReport(app, token, id);
   const status = (done.body as { status?: unknown }).status;
   if (status !== 'completed') throw new Error(`report ${id} ended ${String(status)}: ${done.text.slice(0, 300)}`);
-  return Buffer.byteLength(done.text);
+  return done.text;
 }
 
-async function completedReport(app: AppProcess, token: string, sales: Sale[]): Promise<{ id: string; bytes: number }> {
+async function completedReport(app: AppProcess, token: string, sales: Sale[]): Promise<{ id: string; text: string; bytes: number }> {
   const id = await postOnly(app, token, sales);
-  return { id, bytes: await settled(app, token, id) };
+  const text = await settled(app, token, id);
+  return { id, text, bytes: Buffer.byteLength(text) };
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -244,6 +251,9 @@ async function interleavedRounds(routes: readonly Route[], rounds: number): Prom
   return measured;
 }
 
+/** The baseline of every × column: the constant route with the cached route's guard and body. */
+const BASELINE_LABEL = `GET ${CONSTANT_ROUTE}, same app`;
+
 function throughputRow(label: string, own: Measured, sample: string, baseline?: Measured): Row {
   const mine = summarize(own.result.samples);
   const base = baseline ?? own;
@@ -258,7 +268,7 @@ function throughputRow(label: string, own: Measured, sample: string, baseline?: 
     'rps per round': `${Math.min(...own.roundRps).toFixed(0)}–${Math.max(...own.roundRps).toFixed(0)}`,
     'p50 ms': formatMs(mine.p50),
     'p99 ms': formatMs(mine.p99),
-    baseline: baseline ? 'GET /health/live' : '(baseline)',
+    baseline: baseline ? BASELINE_LABEL : '(baseline)',
     '× rps': formatRatio(rps(own.result), rps(base.result)),
     '× p50': formatRatio(mine.p50, theirs.p50),
     '× p99': formatRatio(mine.p99, theirs.p99),
@@ -270,6 +280,8 @@ function throughputRow(label: string, own: Measured, sample: string, baseline?: 
 
 export async function run(): Promise<BenchResult> {
   const resources = new Resources();
+  const bodyDir = await mkdtemp(join(tmpdir(), 'bench-constant-'));
+  const constantBodyFile = join(bodyDir, 'report-view.json');
   const rows: Row[] = [];
   const checks: Check[] = [];
   const notes: string[] = [];
@@ -286,7 +298,7 @@ export async function run(): Promise<BenchResult> {
     // The two fresh instances (cases 2 and 3) start now too, so every process runs the same dist/ build; they serve
     // no request until their case, so their memory tier is still empty then.
     const [cachedApp, uncachedApp, freshForRedisHits, freshForStampede] = await Promise.all([
-      startApp(resources, 'cached app', cachedRedis, { APP_ROLE: 'all' }),
+      startApp(resources, 'cached app', cachedRedis, { APP_ROLE: 'all', BENCH_CONSTANT_BODY_FILE: constantBodyFile }, CONSTANT_APP),
       startApp(resources, 'uncached app', uncachedRedis, { APP_ROLE: 'all', CACHE_MAX_VALUE_KB: UNCACHED_MAX_VALUE_KB }),
       startApp(resources, 'fresh web instance (Redis hits)', cachedRedis, { APP_ROLE: 'web' }),
       startApp(resources, 'fresh web instance (stampede)', cachedRedis, { APP_ROLE: 'web' }),
@@ -303,10 +315,17 @@ export async function run(): Promise<BenchResult> {
       ok: uncachedReport.bytes > Number(UNCACHED_MAX_VALUE_KB) * 1024 && oversizeWarned,
     });
     const cachedUrl = `${cachedApp.baseUrl}/reports/${cachedReport.id}`;
+    await writeFile(constantBodyFile, cachedReport.text);
+    const constantAnswer = await cachedApp.request(CONSTANT_ROUTE, { headers: auth });
+    checks.push({
+      label: `the constant route answers 200 with exactly the cached report's ${cachedReport.bytes} B (same guard, same body)`,
+      ok: constantAnswer.status === 200 && constantAnswer.text === cachedReport.text,
+    });
     const uncachedUrl = `${uncachedApp.baseUrl}/reports/${uncachedReport.id}`;
 
     // ------------------------------------------------ 1. throughput
     const routes: Route[] = [
+      { label: `GET ${CONSTANT_ROUTE}`, options: { url: `${cachedApp.baseUrl}${CONSTANT_ROUTE}`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } } },
       { label: 'GET /health/live', options: { url: `${cachedApp.baseUrl}/health/live`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY } },
       { label: 'GET /auth/me', options: { url: `${cachedApp.baseUrl}/auth/me`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } } },
       {
@@ -324,7 +343,7 @@ export async function run(): Promise<BenchResult> {
     for (const route of routes) await httpLoad({ ...route.options, timeLimitMs: WARMUP_MS });
     const cachedBefore = await sequential(Array(HEADER_SAMPLE).fill(cachedUrl), auth);
     const uncachedBefore = await sequential(Array(HEADER_SAMPLE).fill(uncachedUrl), auth);
-    const [live, authOnly, cached, uncached] = await interleavedRounds(routes, ROUNDS);
+    const [constant, live, authOnly, cached, uncached] = await interleavedRounds(routes, ROUNDS);
     const cachedAfter = await sequential(Array(HEADER_SAMPLE).fill(cachedUrl), auth);
     const uncachedAfter = await sequential(Array(HEADER_SAMPLE).fill(uncachedUrl), auth);
     const cachedSample = new Map(cachedBefore.xCache);
@@ -333,22 +352,24 @@ export async function run(): Promise<BenchResult> {
     for (const [key, n] of uncachedAfter.xCache) count(uncachedSample, key, n);
 
     rows.push(
-      throughputRow('GET /health/live (constant route)', live, ''),
-      throughputRow('GET /auth/me (JWT guard, constant body)', authOnly, '', live),
-      throughputRow('GET /reports/:id, memory hit', cached, countsOrNone(cachedSample), live),
-      throughputRow(`GET /reports/:id, uncached (CACHE_MAX_VALUE_KB=${UNCACHED_MAX_VALUE_KB})`, uncached, countsOrNone(uncachedSample), live),
+      throughputRow(`GET ${CONSTANT_ROUTE} (JWT guard, the report's ${cachedReport.bytes} B as a constant)`, constant, ''),
+      throughputRow('GET /health/live (no guard, ~40 B)', live, '', constant),
+      throughputRow('GET /auth/me (JWT guard, ~40 B)', authOnly, '', constant),
+      throughputRow('GET /reports/:id, memory hit', cached, countsOrNone(cachedSample), constant),
+      throughputRow(`GET /reports/:id, uncached (CACHE_MAX_VALUE_KB=${UNCACHED_MAX_VALUE_KB})`, uncached, countsOrNone(uncachedSample), constant),
     );
-    const ratio = rps(cached.result) / rps(live.result);
+    const ratio = rps(cached.result) / rps(constant.result);
     const splitNote =
-      `Throughput split: GET /auth/me ran at ${formatRatio(rps(authOnly.result), rps(live.result))} of the constant route's rps, the memory hit at ${formatRatio(rps(cached.result), rps(authOnly.result))} of /auth/me's ` +
+      `Throughput split: against GET /health/live (no guard, tiny body), GET /auth/me ran at ${formatRatio(rps(authOnly.result), rps(live.result))} (the JWT guard), GET ${CONSTANT_ROUTE} at ${formatRatio(rps(constant.result), rps(live.result))} (the guard and the ${cachedReport.bytes} B body), the memory hit at ${formatRatio(rps(cached.result), rps(live.result))}; ` +
+        `the memory hit ran at ${formatRatio(rps(cached.result), rps(constant.result))} of ${CONSTANT_ROUTE}, so the cache lookup itself costs the difference between those two; the uncached GET ran at ${formatRatio(rps(uncached.result), rps(cached.result))} of the memory hit's. ` +
         `and the uncached GET at ${formatRatio(rps(uncached.result), rps(cached.result))} of the memory hit's. Under load the uncached app does not read the job once per GET: ` +
       `concurrent GETs of the same report share one in-flight lookup (CacheService.getOrSet), ${uncached.lookups ?? 0} ${JOB_LOOKUP} for ${uncached.result.samples.length} GETs here.`;
     checks.push(
-      { label: 'throughput: every response 200', ok: [live, authOnly, cached, uncached].every((m) => only(m.result.statuses, '200')) },
+      { label: 'throughput: every response 200', ok: [constant, live, authOnly, cached, uncached].every((m) => only(m.result.statuses, '200')) },
       { label: `throughput: the sampled cached GETs (${2 * HEADER_SAMPLE}, before and after) all answered x-cache: hit`, ok: only(cachedSample, 'hit') },
       { label: `throughput: no sampled uncached GET answered x-cache: hit (${countsOrNone(uncachedSample)})`, ok: !uncachedSample.has('hit') },
       {
-        label: `throughput: memory-hit rps ≥ ${RPS_TARGET} × constant-route rps (${ratio.toFixed(2)} × : ${rps(cached.result).toFixed(0)} vs ${rps(live.result).toFixed(0)} rps)`,
+        label: `throughput: memory-hit rps ≥ ${RPS_TARGET} × constant-route rps (${ratio.toFixed(2)} × : ${rps(cached.result).toFixed(0)} vs ${rps(constant.result).toFixed(0)} rps)`,
         ok: ratio >= RPS_TARGET,
       },
     );
@@ -434,8 +455,9 @@ export async function run(): Promise<BenchResult> {
       `Setup: two redis-servers; the cached app (APP_ROLE=all, default CACHE_* settings) and the uncached app (APP_ROLE=all, CACHE_MAX_VALUE_KB=${UNCACHED_MAX_VALUE_KB}) each on its own, so neither sees the other's cache entries or commands. ` +
         `Every report has ${SALES_LINES} sale lines with distinct SKUs; its completed view is ${cachedReport.bytes} B of JSON, over 1 KB, so the uncached app never caches it and reads the job (HGETALL + the getStateV2 script) for every GET that does not join a lookup already in flight.`,
       `Throughput: global fetch (undici) with ${CONCURRENCY} requests in flight over ${CONCURRENCY} keep-alive connections, from the bench process on the same machine. ` +
-        `${ROUNDS} rounds × ${SLICE_MS / 1000} s per route, the order rotated each round, after ${WARMUP_MS / 1000} s of warm-up per route; rps = responses ÷ the routes' summed loop time; × columns divide by GET /health/live of the same app in the same rounds. ` +
-        `The cached route also verifies a JWT (HS256) and runs the Nest guard, param decorators and the JSON serialisation of a ${cachedReport.bytes} B body; /health/live does none of that. GET /auth/me (same guard and JWT verification, a constant ~40 B body, no cache) splits the gap: constant route → + JWT guard → + cache read and report body.`,
+        `${ROUNDS} rounds × ${SLICE_MS / 1000} s per route, the order rotated each round, after ${WARMUP_MS / 1000} s of warm-up per route; rps = responses ÷ the routes' summed loop time; × columns divide by GET ${CONSTANT_ROUTE} of the same app process in the same rounds. ` +
+        `The baseline GET ${CONSTANT_ROUTE} is added to the cached app's process by bench/constant-route-app.ts (the app as dist/main.js builds it, plus that one controller): it runs the same JWT guard and answers the same ${cachedReport.bytes} B report view, held as a constant object, so both serialise the same JSON. ` +
+          'GET /health/live (no guard, ~40 B) and GET /auth/me (the guard, ~40 B) show what the guard and the body size cost on their own.',
       `x-cache was checked on ${HEADER_SAMPLE} sequential GETs per route before and after the throughput rounds (the load loops themselves do not read headers).`,
       `Commands: INFO commandstats of the app's own redis-server before and after, minus the first INFO; the idle window shows what the server runs with no requests (background noise). ` +
         `Commands run inside Lua scripts count too: the miss's EVALSHA is BullMQ's getStateV2 script, and its ZSCORE/LPOS calls are inside it (one round trip). The Redis-hit case uses an APP_ROLE=web instance on the cached app's Redis that had served no request before, fetching each of ${SEQUENTIAL} distinct completed reports once.`,
@@ -444,11 +466,12 @@ export async function run(): Promise<BenchResult> {
         'A request that joined the in-flight lookup answers x-cache: miss (its source is the loader), so the x-cache counts of the stampede overstate the job lookups.',
     );
     notes.push(splitNote);
-    for (const [label, measuredRoute] of [['GET /health/live', live], ['GET /auth/me', authOnly], ['cached GET', cached], ['uncached GET', uncached]] as const) {
+    for (const [label, measuredRoute] of [[`GET ${CONSTANT_ROUTE}`, constant], ['GET /health/live', live], ['GET /auth/me', authOnly], ['cached GET', cached], ['uncached GET', uncached]] as const) {
       if (measuredRoute.capped > 0) notes.push(`${label}: ${measuredRoute.capped} slice(s) hit the ${SLICE_MAX_REQUESTS}-request cap before the time limit.`);
     }
     return { rows, notes, checks };
   } finally {
     await resources.close();
+    await rm(bodyDir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,4 @@
-import { ConsoleLogger, INestApplication, LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
+import { ConsoleLogger, INestApplication, LoggerService, LogLevel as NestLogLevel, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
@@ -22,9 +22,13 @@ function levelsFrom(level: LogLevel): NestLogLevel[] {
   return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
 }
 
-/** The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process. */
-export async function createApp(config: AppConfig, logger: LoggerService = createLogger(config)): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bufferLogs: false });
+/**
+ * The Nest application for a validated config; main.ts listens on it. `extraModules` lets a benchmark add a
+ * baseline route to the very same app (bench/constant-route-app.ts).
+ */
+export async function createApp(config: AppConfig, logger: LoggerService = createLogger(config), extraModules: Type[] = []): Promise<INestApplication> {
+  const root = AppModule.forRoot(config);
+  const app = await NestFactory.create<NestExpressApplication>({ ...root, imports: [...(root.imports ?? []), ...extraModules] }, { logger, bufferLogs: false });
   app.enableCors();
   // A 50,000-line report is about 4 MB of JSON; Upstash refuses requests over 10 MB.
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT });

@@ -57,10 +57,14 @@ export class AppProcess {
     );
   }
 
-  /** Starts the app with NODE_ENV=test on a free port; resolves once it listens unless `waitForListening` is false. */
-  static async start(env: Record<string, string>, options: { waitForListening?: boolean } = {}): Promise<AppProcess> {
+  /**
+   * Starts the app with NODE_ENV=test on a free port; resolves once it listens unless `waitForListening` is false.
+   * `nodeArgs` replaces the entry point (dist/main.js), e.g. with a benchmark's variant of the app.
+   */
+  static async start(env: Record<string, string>, options: { waitForListening?: boolean; nodeArgs?: string[] } = {}): Promise<AppProcess> {
     const port = await freePort();
-    const args = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', process.execPath, MAIN] : [process.execPath, MAIN];
+    const node = [process.execPath, ...(options.nodeArgs ?? [MAIN])];
+    const args = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...node] : node;
     const child = spawn(args[0], args.slice(1), {
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
