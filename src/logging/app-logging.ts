@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DynamicModule, LoggerService } from '@nestjs/common';
 import { LoggerModule, NativeLogger, Params, PinoLogger } from 'nestjs-pino';
-import pino, { Level, Logger as PinoInstance, LoggerOptions } from 'pino';
+import pino, { DestinationStream, Level, Logger as PinoInstance, LoggerOptions } from 'pino';
 import type { Options as HttpLogOptions } from 'pino-http';
 import type { AppConfig, LogLevel } from '../config';
 import { assignRequestId } from './request-id';
@@ -42,8 +42,10 @@ const PROBE_PATH = /^\/(health(\/live)?|metrics)\/?(\?|$)/;
  * One pino logger for the process: JSON lines on stdout in production; readable lines (pino-pretty, a
  * devDependency) in development and test when it is installed. Nest's `Logger` writes through it, and inside
  * an HTTP request (nestjs-pino's AsyncLocalStorage) its lines carry the request's `reqId`.
+ * Writes are synchronous so the shutdown lines written just before process.exit() are not lost.
+ * Call it once per process: nestjs-pino keeps the first pino-http instance it is given for good.
  */
-export async function createLogging(config: LoggingConfig): Promise<AppLogging> {
+export async function createLogging(config: LoggingConfig, stdout: DestinationStream = pino.destination({ dest: 1, sync: true })): Promise<AppLogging> {
   const readable = config.nodeEnv === 'production' ? undefined : await readableLines();
   const scrub = secretScrubber([config.redis.endpoint?.password, config.jwt.secret, config.admin?.password]);
   const options: LoggerOptions = {
@@ -54,8 +56,6 @@ export async function createLogging(config: LoggingConfig): Promise<AppLogging> 
     formatters: readable ? {} : { level: (label) => ({ level: label }) },
     hooks: scrub ? { streamWrite: scrub } : {},
   };
-  // Synchronous writes: the shutdown lines written just before process.exit() must not be lost.
-  const stdout = pino.destination({ dest: 1, sync: true });
   const root = pino(options, readable ? { write: (line: string) => stdout.write(readable(line)) } : stdout);
 
   const params: Params<IncomingMessage, ServerResponse> = { pinoHttp: httpLogOptions(root) };
