@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Controller, Get, Module, UseGuards } from '@nestjs/common';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- the compiled app, typed by its sources */
-const { createApp, createLogger } = require('../dist/bootstrap') as typeof import('../src/bootstrap');
+const { createApp } = require('../dist/bootstrap') as typeof import('../src/bootstrap');
 const { loadConfig } = require('../dist/config') as typeof import('../src/config');
 const { AuthModule, JwtAuthGuard } = require('../dist/auth') as typeof import('../src/auth');
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -35,7 +35,7 @@ class ConstantRouteModule {}
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const app = await createApp(config, createLogger(config), [ConstantRouteModule]);
+  const app = await createApp(config, undefined, [ConstantRouteModule]);
   await app.listen(config.port, config.host);
   // The line AppProcess waits for, as dist/main.js prints it.
   console.log(`listening on http://${config.host}:${config.port} (bench: with GET /bench/constant)`);

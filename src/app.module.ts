@@ -9,12 +9,23 @@ import { ReportsModule } from './reports';
 
 @Module({})
 export class AppModule {
-  /** APP_ROLE=worker serves only /health and /health/live; web and all serve the API too. */
-  static forRoot(config: AppConfig): DynamicModule {
+  /**
+   * APP_ROLE=worker serves only /health and /health/live; web and all serve the API too.
+   * requestLogging (from createLogging) logs each HTTP request and gives app logs inside it the request id.
+   */
+  static forRoot(config: AppConfig, requestLogging?: DynamicModule): DynamicModule {
     const servesApi = config.appRole !== 'worker';
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, ...(servesApi ? [AuthModule, PresenceModule] : []), ReportsModule.forConfig(config)],
+      imports: [
+        ...(requestLogging ? [requestLogging] : []),
+        ConfigModule.forRoot(config),
+        RedisModule,
+        HealthModule,
+        CacheModule,
+        ...(servesApi ? [AuthModule, PresenceModule] : []),
+        ReportsModule.forConfig(config),
+      ],
     };
   }
 }

@@ -1,33 +1,21 @@
-import { ConsoleLogger, INestApplication, LoggerService, LogLevel as NestLogLevel, Type } from '@nestjs/common';
+import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
-import { AppConfig, LogLevel } from './config';
+import { AppConfig } from './config';
+import { AppLogging, createLogging } from './logging';
 import { RedisIoAdapter } from './presence';
 
 const JSON_BODY_LIMIT = '8mb';
-const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
-/** JSON lines in production (one event a line for the log pipeline); readable lines elsewhere. */
-export function createLogger(config: Pick<AppConfig, 'nodeEnv' | 'logLevel'>): ConsoleLogger {
-  const production = config.nodeEnv === 'production';
-  return new ConsoleLogger('PharmaCare', {
-    json: production,
-    colors: !production && process.stdout.isTTY === true,
-    logLevels: levelsFrom(config.logLevel),
-  });
-}
-
-function levelsFrom(level: LogLevel): NestLogLevel[] {
-  return LEVELS.slice(0, LEVELS.indexOf(level) + 1);
-}
 
 /**
- * The Nest application for a validated config; main.ts listens on it. `extraModules` lets a benchmark add a
+ * The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process.
+ * Tests may pass a logger of their own (without request logging). `extraModules` lets a benchmark add a
  * baseline route to the very same app (bench/constant-route-app.ts).
  */
-export async function createApp(config: AppConfig, logger: LoggerService = createLogger(config), extraModules: Type[] = []): Promise<INestApplication> {
-  const root = AppModule.forRoot(config);
+export async function createApp(config: AppConfig, logging?: AppLogging, extraModules: Type[] = []): Promise<INestApplication> {
+  const { logger, requestLogging } = logging ?? (await createLogging(config));
+  const root = AppModule.forRoot(config, requestLogging);
   const app = await NestFactory.create<NestExpressApplication>({ ...root, imports: [...(root.imports ?? []), ...extraModules] }, { logger, bufferLogs: false });
   app.enableCors();
   // A 50,000-line report is about 4 MB of JSON; Upstash refuses requests over 10 MB.

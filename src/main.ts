@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { createApp, createLogger } from './bootstrap';
+import { createApp } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig, parseRedisUrl } from './config';
+import { createLogging } from './logging';
 import { DevelopmentRedis, startDevelopmentRedis } from './redis';
 
 /** Local, git-ignored state of development runs: the private Redis's directory and the generated JWT secret. */
@@ -21,8 +22,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const logger = createLogger(config);
-  Logger.overrideLogger(logger);
+  const logging = await createLogging(config);
+  Logger.overrideLogger(logging.logger);
   const log = new Logger('Bootstrap');
 
   let devRedis: DevelopmentRedis | undefined;
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const app = await createApp(config, logger);
+  const app = await createApp(config, logging);
   // Our own signal handling instead of enableShutdownHooks(): Nest's re-raises the signal after closing,
   // which gives no exit code of ours, no deadline and no chance to stop the development Redis.
   let shuttingDown = false;

@@ -12,7 +12,7 @@ let app: INestApplication;
 
 beforeAll(async () => {
   const redis = await RedisServer.start();
-  app = await createApp(loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), JWT_SECRET: SECRET }), new CapturingLogger());
+  app = await createApp(loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), JWT_SECRET: SECRET }), { logger: new CapturingLogger() });
   await app.init();
 });
 

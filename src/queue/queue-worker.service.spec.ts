@@ -19,7 +19,7 @@ let jobCounter = 0;
 
 async function startApp(env: Record<string, string> = {}): Promise<INestApplication> {
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all', ...env });
-  app = await createApp(config, logger);
+  app = await createApp(config, { logger });
   await app.init();
   const connections = app.get(RedisConnections);
   await waitFor(() => (connections.statuses().every((status) => status.state === 'ready') ? true : undefined), 'Redis');

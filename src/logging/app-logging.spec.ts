@@ -1,0 +1,48 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { loadConfig } from '../config';
+import { createLogging } from './app-logging';
+
+const REDIS_PASSWORD = 'unit-Redis-pa55word';
+const JWT_SECRET = 'unit-jwt-secret-0123456789abcdefghijkl';
+
+// nestjs-pino keeps its first logger for the process, so this file builds exactly one.
+const lines: string[] = [];
+const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'debug', JWT_SECRET, REDIS_URL: `redis://default:${REDIS_PASSWORD}@127.0.0.1:6390` });
+beforeAll(async () => {
+  Logger.overrideLogger((await createLogging(config, { write: (line: string) => lines.push(line) })).logger);
+});
+const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('createLogging in production', () => {
+  it('writes Nest Logger calls as one JSON line each, with the level name, ISO time, context and msg', () => {
+    new Logger('Unit').warn('something to look at');
+    expect(lines.at(-1)?.endsWith('\n')).toBe(true);
+    expect(parsed().at(-1)).toMatchObject({ level: 'warn', context: 'Unit', msg: 'something to look at', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) });
+  });
+
+  it('maps LOG_LEVEL onto pino levels: debug passes, verbose (trace) does not', () => {
+    const before = lines.length;
+    new Logger('Unit').debug('a debug line');
+    new Logger('Unit').verbose('a verbose line');
+    expect(parsed().slice(before)).toEqual([expect.objectContaining({ level: 'debug', msg: 'a debug line' })]);
+  });
+
+  it('censors a Socket.io handshake token, authorization and cookie headers logged as params', () => {
+    const handshake = { auth: { token: 'handshake-token-xyz' }, headers: { authorization: 'Bearer header-token-xyz', cookie: 'sid=cookie-xyz', host: 'h' } };
+    new Logger('Presence').log('socket connected', { handshake });
+    expect(parsed().at(-1)).toMatchObject({
+      msg: 'socket connected',
+      params: { handshake: { auth: { token: '[Redacted]' }, headers: { authorization: '[Redacted]', cookie: '[Redacted]', host: 'h' } } },
+    });
+    expect(lines.at(-1)).not.toMatch(/xyz/);
+  });
+
+  it('scrubs the REDIS_URL password and JWT_SECRET from any line, for instance inside an error message', () => {
+    new Logger('Redis').error(`connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6390 failed`, new Error(`secret was ${JWT_SECRET}`).stack);
+    const last = lines.at(-1)!;
+    expect(last).not.toContain(REDIS_PASSWORD);
+    expect(last).not.toContain(JWT_SECRET);
+    expect(JSON.parse(last)).toMatchObject({ level: 'error', msg: 'connect to redis://default:[Redacted]@127.0.0.1:6390 failed', stack: expect.stringContaining('secret was [Redacted]') });
+  });
+});
