@@ -121,6 +121,12 @@ const envSchema = z.object({
   PRESENCE_OFFLINE_GRACE_SECONDS: integer(0, 300, 5),
 });
 
+/** Read from the raw environment by loadConfig below (their checks depend on other variables). */
+const RAW_VARIABLES = ['REDIS_URL', 'REDIS_TLS_CA_FILE', 'JWT_SECRET', 'ADMIN_USER', 'ADMIN_PASSWORD'] as const;
+
+/** Every environment variable the configuration reads: .env.example and the Render Blueprints are checked against it. */
+export const CONFIG_VARIABLES: readonly string[] = [...Object.keys(envSchema.shape), ...RAW_VARIABLES];
+
 type Env = Record<string, string | undefined>;
 
 /** Validates the environment. Throws ConfigError listing every problem; never returns a half-valid config. */

@@ -1,4 +1,4 @@
-export { AppConfig, ConfigError, loadConfig } from './app-config';
+export { AppConfig, CONFIG_VARIABLES, ConfigError, loadConfig } from './app-config';
 export type { AppRole, CacheConfig, LogLevel, NodeEnv, QueueConfig, RedisConfig } from './app-config';
 export { ConfigModule } from './config.module';
 export { parseRedisUrl, detectProvider } from './redis-url';

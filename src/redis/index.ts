@@ -1,7 +1,9 @@
 export { RedisModule } from './redis.module';
 export { RedisConnections } from './redis-connections';
 export type { RedisConnectionState, RedisConnectionStatus } from './redis-connection';
+export { diagnoseRedisError } from './redis-error';
 export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
+export { buildRedisOptions } from './redis-options';
 export { getRedisToken, InjectRedis, REDIS_ROLES } from './redis.tokens';
 export type { RedisRole } from './redis.tokens';
 export { startDevelopmentRedis } from './development-redis';

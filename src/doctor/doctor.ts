@@ -1,0 +1,330 @@
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls';
+import { Redis } from 'ioredis';
+import { withDeadline } from '../common/with-deadline';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, type RedisConfig, type RedisEndpoint } from '../config';
+import { buildRedisOptions, diagnoseRedisError, type RedisErrorDiagnosis } from '../redis';
+import type { CheckResult } from './doctor-report';
+
+type Env = Record<string, string | undefined>;
+
+export interface DoctorDeadlines {
+  readonly connectMs: number;
+  readonly commandMs: number;
+}
+
+/** Every step has its own deadline, so the whole run ends within about 20 s whatever the network does. */
+export const DEFAULT_DEADLINES: DoctorDeadlines = { connectMs: 8_000, commandMs: 2_000 };
+
+const PINGS = 5;
+/** Same region (Render service next to its Redis) is a few ms; more means a round trip across regions per command. */
+const SLOW_PING_MS = 25;
+const CERTIFICATE_WARNING_DAYS = 14;
+// BullMQ refuses Redis below 5.0.0 and recommends 6.2.0 (bullmq RedisConnection.minimumVersion).
+const BULLMQ_MINIMUM = [5, 0, 0];
+const BULLMQ_RECOMMENDED = [6, 2, 0];
+const REDIS_SETTINGS = CONFIG_VARIABLES.filter((name) => name.startsWith('REDIS_'));
+
+const ok = (name: string, detail: string): CheckResult => ({ name, status: 'ok', detail });
+const warn = (name: string, detail: string, fix: string): CheckResult => ({ name, status: 'warn', detail, fix });
+const fail = (name: string, detail: string, fix?: string): CheckResult => ({ name, status: 'fail', detail, fix });
+const skip = (name: string, why: string): CheckResult => ({ name, status: 'skip', detail: `not checked: ${why}` });
+
+/** The checks of `npm run doctor`, on the same configuration the app reads. */
+export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_DEADLINES): Promise<CheckResult[]> {
+  const { results, redis } = checkConfiguration(env);
+  if (!redis?.endpoint) return results;
+
+  const endpoint = redis.endpoint;
+  const client = new Redis({
+    ...buildRedisOptions('command', endpoint, redis, () => 0),
+    // One attempt: the doctor reports what happened instead of retrying.
+    retryStrategy: () => null,
+    lazyConnect: true,
+    connectionName: `${redis.keyPrefix}:doctor:${process.pid}`,
+  });
+  // The first error is the cause; later ones ("Connection is closed") are its consequences.
+  let firstError: (Error & { code?: string }) | undefined;
+  client.on('error', (error: Error) => (firstError ??= error));
+  const started = performance.now();
+  try {
+    await withDeadline(client.connect(), deadlines.connectMs, () => {
+      throw Object.assign(new Error(`timed out after ${deadlines.connectMs} ms`), { code: 'ETIMEDOUT' });
+    });
+  } catch (error) {
+    const diagnosis = diagnoseRedisError(firstError ?? (error as Error), endpoint);
+    results.push(...(await connectionFailure(diagnosis, endpoint, redis, deadlines)));
+    close(client);
+    return results;
+  }
+  const connectMs = Math.round(performance.now() - started);
+
+  try {
+    results.push(ok('connection', `reached ${endpoint.host}:${endpoint.port} and ready in ${connectMs} ms`));
+    results.push(tlsResult(client, endpoint, redis));
+    results.push(ok('auth', endpoint.password === undefined ? 'no password sent, and the server accepts that' : `accepted for user "${endpoint.username ?? 'default'}"`));
+    results.push(database(endpoint, firstError));
+    const command = <T>(work: Promise<T>): Promise<T> =>
+      withDeadline(work, deadlines.commandMs, () => {
+        throw new Error(`no answer within ${deadlines.commandMs} ms`);
+      });
+    results.push(await latency(client, command));
+    results.push(await serverVersion(client, command));
+    results.push(await evictionPolicy(client, endpoint, command));
+  } finally {
+    close(client);
+  }
+  return results;
+}
+
+/** The whole configuration as the app validates it, and the Redis settings alone so Redis can be checked even when something else is wrong. */
+function checkConfiguration(env: Env): { results: CheckResult[]; redis?: RedisConfig } {
+  let problems: string[] = [];
+  let redis: RedisConfig | undefined;
+  let summary = '';
+  try {
+    const config = loadConfig(env);
+    redis = config.redis;
+    summary = `valid (NODE_ENV=${config.nodeEnv}, APP_ROLE=${config.appRole})`;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems = error.problems;
+    redis = redisSettingsAlone(env);
+  }
+  const redisProblems = problems.filter((problem) => problem.startsWith('REDIS_'));
+  const otherProblems = problems.filter((problem) => !problem.startsWith('REDIS_'));
+  const results = [
+    otherProblems.length > 0
+      ? fail('config', otherProblems.join(' '), 'the app refuses to start until these are fixed (see .env.example)')
+      : ok('config', summary || 'valid apart from the Redis settings below'),
+  ];
+
+  if (redisProblems.length > 0) {
+    results.push(fail('url', redisProblems.join(' ')));
+    return { results };
+  }
+  const endpoint = redis?.endpoint;
+  if (!endpoint) {
+    results.push(warn('url', 'REDIS_URL is unset: the app starts a private development Redis, so there is nothing to check', 'set REDIS_URL to check your own Redis'));
+    return { results };
+  }
+  const where = `${endpoint.redacted} (provider ${endpoint.provider}, ${endpoint.tls ? 'TLS' : 'no TLS'})`;
+  results.push(
+    endpoint.tlsUpgraded
+      ? warn('url', `${where}: redis:// upgraded to TLS, since ${endpoint.provider} only accepts TLS`, 'write rediss:// in REDIS_URL')
+      : ok('url', where),
+  );
+  return { results, redis };
+}
+
+function redisSettingsAlone(env: Env): RedisConfig | undefined {
+  const settings = Object.fromEntries(REDIS_SETTINGS.map((name) => [name, env[name]]));
+  try {
+    return loadConfig(settings).redis;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return undefined;
+  }
+}
+
+async function connectionFailure(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint, redis: RedisConfig, deadlines: DoctorDeadlines): Promise<CheckResult[]> {
+  const reached = ok('connection', `reached ${endpoint.host}:${endpoint.port}`);
+  const later = (why: string) => ['latency', 'server', 'eviction'].map((name) => skip(name, why));
+  if (diagnosis.kind === 'tls') {
+    const presented = await presentedCertificate(endpoint, deadlines.connectMs);
+    return [reached, fail('tls', `${diagnosis.reason}${presented ? `; ${presented}` : ''}`, diagnosis.fix), skip('auth', 'no TLS session'), skip('database', 'no connection'), ...later('no TLS session')];
+  }
+  if (diagnosis.kind === 'auth') {
+    return [reached, tlsSkippedOrOk(endpoint, redis), fail('auth', diagnosis.reason, diagnosis.fix), skip('database', 'not authenticated'), ...later('not authenticated')];
+  }
+  return [fail('connection', diagnosis.reason, diagnosis.fix), skip('tls', 'no connection'), skip('auth', 'no connection'), skip('database', 'no connection'), ...later('no connection')];
+}
+
+function tlsSkippedOrOk(endpoint: RedisEndpoint, redis: RedisConfig): CheckResult {
+  return endpoint.tls ? ok('tls', `handshake completed (verification ${redis.tlsInsecure ? 'OFF' : 'on'})`) : plainTextResult(endpoint);
+}
+
+function tlsResult(client: Redis, endpoint: RedisEndpoint, redis: RedisConfig): CheckResult {
+  if (!endpoint.tls) return plainTextResult(endpoint);
+  const stream = client.stream;
+  const session = stream instanceof TLSSocket ? stream : undefined;
+  const certificate = session?.getPeerCertificate();
+  const described = `${session?.getProtocol() ?? 'TLS'}, ${certificate ? describeCertificate(certificate) : 'no certificate details'}`;
+  if (redis.tlsInsecure) {
+    return warn(
+      'tls',
+      `${described}; certificate verification is OFF (REDIS_TLS_INSECURE=true)`,
+      "set REDIS_TLS_CA_FILE to the PEM file of your Redis server's CA and remove REDIS_TLS_INSECURE",
+    );
+  }
+  const trust = redis.tlsCaFile ? `verified with REDIS_TLS_CA_FILE (${redis.tlsCaFile})` : "verified with Node's trusted CAs";
+  const daysLeft = certificate?.valid_to ? Math.floor((Date.parse(certificate.valid_to) - Date.now()) / 86_400_000) : undefined;
+  if (daysLeft !== undefined && daysLeft < CERTIFICATE_WARNING_DAYS) {
+    return warn('tls', `${described}; ${trust}; the certificate expires in ${daysLeft} days`, "renew the server's certificate (providers renew theirs automatically)");
+  }
+  return ok('tls', `${described}; ${trust}`);
+}
+
+function plainTextResult(endpoint: RedisEndpoint): CheckResult {
+  const privateNetwork = endpoint.provider === 'local' || endpoint.provider === 'render' || endpoint.provider === 'railway';
+  return privateNetwork
+    ? ok('tls', `not used (${endpoint.provider} private network)`)
+    : warn('tls', 'not used: the password and data cross the network in plain text', 'use rediss:// if your provider offers TLS');
+}
+
+function describeCertificate(certificate: PeerCertificate): string {
+  const subject = certificate.subject?.CN ?? 'unnamed';
+  const issuer = certificate.issuer?.CN ?? 'unnamed issuer';
+  const selfSigned = certificate.subject?.CN === certificate.issuer?.CN ? ', self-signed' : '';
+  return `certificate for ${subject} issued by "${issuer}"${selfSigned}, valid until ${certificate.valid_to}`;
+}
+
+/** After a rejected certificate: what the server presented, read over a second, unverified handshake that sends nothing. */
+function presentedCertificate(endpoint: RedisEndpoint, ms: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: endpoint.host,
+      port: endpoint.port,
+      servername: isIP(endpoint.host) ? undefined : endpoint.host,
+      rejectUnauthorized: false,
+    });
+    const finish = (description: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(description);
+    };
+    const timer = setTimeout(() => finish(undefined), ms);
+    socket.once('secureConnect', () => {
+      const certificate = socket.getPeerCertificate();
+      finish(certificate?.subject ? `the server presented a ${describeCertificate(certificate)}, which no trusted CA signed` : undefined);
+    });
+    socket.once('error', () => finish(undefined));
+  });
+}
+
+type Command = <T>(work: Promise<T>) => Promise<T>;
+
+/** ioredis reports a refused SELECT as an error event and still becomes ready, on database 0. */
+function database(endpoint: RedisEndpoint, connectError: Error | undefined): CheckResult {
+  if (connectError && /DB index/i.test(connectError.message)) {
+    return fail(
+      'database',
+      `SELECT ${endpoint.db} refused (${connectError.message}): the connection stayed on database 0`,
+      'use a database the server has, or drop the /N suffix from REDIS_URL (most providers offer only database 0)',
+    );
+  }
+  return ok('database', `db ${endpoint.db}${endpoint.provider === 'upstash' ? ' (Upstash has only database 0)' : ''}`);
+}
+
+async function latency(client: Redis, command: Command): Promise<CheckResult> {
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < PINGS; i++) {
+      const sent = performance.now();
+      await command(client.ping());
+      times.push(performance.now() - sent);
+    }
+  } catch (error) {
+    return fail('latency', `PING ${times.length + 1} of ${PINGS} failed: ${(error as Error).message}`, 'the server is overloaded or the network drops packets; try again, then check the provider status page');
+  }
+  times.sort((a, b) => a - b);
+  const p50 = times[Math.floor(times.length / 2)];
+  const max = times[times.length - 1];
+  const detail = `p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms over ${PINGS} PINGs`;
+  return p50 > SLOW_PING_MS
+    ? warn('latency', detail, 'every command pays this: run the service in the same region as Redis (on Render, the region of your Upstash database)')
+    : ok('latency', detail);
+}
+
+async function serverVersion(client: Redis, command: Command): Promise<CheckResult> {
+  let info: Record<string, string>;
+  try {
+    info = parseInfo(await command(client.info('server')));
+  } catch (error) {
+    return warn('server', `INFO server refused: ${(error as Error).message}`, 'nothing to do unless BullMQ complains about the version');
+  }
+  const version = info.redis_version;
+  if (!version) return warn('server', 'INFO server reports no redis_version', 'nothing to do unless BullMQ complains about the version');
+  const name = info.valkey_version ? `Valkey ${info.valkey_version} (redis_version ${version})` : `Redis ${version}`;
+  if (olderThan(version, BULLMQ_MINIMUM)) return fail('server', `${name}: BullMQ needs Redis 5.0 or newer`, 'upgrade Redis, or use Upstash or Render Key Value');
+  if (olderThan(version, BULLMQ_RECOMMENDED)) return warn('server', `${name}: BullMQ recommends 6.2 or newer`, 'upgrade Redis when you can');
+  return ok('server', name);
+}
+
+async function evictionPolicy(client: Redis, endpoint: RedisEndpoint, command: Command): Promise<CheckResult> {
+  let policy: string | undefined;
+  let source = 'CONFIG GET';
+  try {
+    const reply = await command(client.config('GET', 'maxmemory-policy'));
+    policy = Array.isArray(reply) ? String(reply[1] ?? '') || undefined : undefined;
+  } catch {
+    // Upstash and managed services may refuse CONFIG; INFO memory often carries the same value.
+  }
+  if (!policy) {
+    source = 'INFO memory';
+    try {
+      policy = parseInfo(await command(client.info('memory'))).maxmemory_policy;
+    } catch {
+      policy = undefined;
+    }
+  }
+  if (!policy) {
+    return warn(
+      'eviction',
+      'the server reports no maxmemory-policy (CONFIG GET and INFO memory refused or silent)',
+      endpoint.provider === 'upstash'
+        ? 'in the Upstash console make sure Eviction is off (the default): BullMQ needs noeviction'
+        : 'make sure the policy is noeviction: BullMQ needs it',
+    );
+  }
+  if (policy === 'noeviction') return ok('eviction', `noeviction (${source})`);
+  return warn(
+    'eviction',
+    `${policy} (${source}): when memory is full Redis deletes keys, BullMQ jobs among them`,
+    'set the policy to noeviction (Render Key Value: maxmemoryPolicy: noeviction; Upstash: turn Eviction off; your own server: maxmemory-policy noeviction in redis.conf)',
+  );
+}
+
+function parseInfo(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const separator = line.indexOf(':');
+    if (separator > 0 && !line.startsWith('#')) fields[line.slice(0, separator)] = line.slice(separator + 1).trim();
+  }
+  return fields;
+}
+
+function olderThan(version: string, minimum: number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < minimum.length; i++) {
+    const part = parts[i] ?? 0;
+    if (part !== minimum[i]) return part < minimum[i];
+  }
+  return false;
+}
+
+function close(client: Redis): void {
+  // A TLS socket cut mid-handshake can emit a second error after ioredis stopped listening (see RedisConnection.close).
+  client.stream?.on('error', () => undefined);
+  client.disconnect();
+}
+
+/** Values that must never be printed: the Redis password and the app's own secrets. */
+export function secretsIn(env: Env): string[] {
+  const secrets = [env.JWT_SECRET, env.ADMIN_PASSWORD, env.METRICS_TOKEN];
+  try {
+    const url = new URL(env.REDIS_URL ?? '');
+    secrets.push(url.password, safeDecode(url.password));
+  } catch {
+    // not a URL: loadConfig reported it, and the value itself is never printed
+  }
+  return secrets.filter((secret): secret is string => Boolean(secret));
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './support/free-port';
+import { RedisServer, stopAllRedisServers } from './support/redis-server';
+import { generateTestCertificates, type TestCertificates } from './support/tls-certificates';
+
+// Jest runs from the repository root; ESM specs have no __dirname.
+const DOCTOR = join(process.cwd(), 'dist', 'doctor.js');
+const PASSWORD = 'Dq4DoctorCanaryPw81';
+const WRONG_PASSWORD = 'Wz7NotThePasswordXy3';
+const KILL_AFTER_MS = 40_000;
+
+interface DoctorRun {
+  code: number | null;
+  output: string;
+  ms: number;
+}
+
+/** dist/doctor.js (built by `npm test`'s pretest) as `node dist/doctor.js` runs it on a Render shell. */
+function doctor(env: Record<string, string>): Promise<DoctorRun> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [DOCTOR], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, ms: Date.now() - started });
+    }),
+  );
+}
+
+/** The report line of one check, e.g. "fail  auth  authentication failed (WRONGPASS) -> fix: ...". */
+function line(output: string, check: string): string {
+  return output.split('\n').find((text) => new RegExp(`^(ok|warn|fail|skip) +${check} `).test(text)) ?? `(no ${check} line in:\n${output})`;
+}
+
+afterAll(() => stopAllRedisServers());
+
+describe('npm run doctor (dist/doctor.js)', () => {
+  describe('a plain Redis with a password', () => {
+    let server: RedisServer;
+    beforeAll(async () => {
+      server = await RedisServer.start({ password: PASSWORD });
+    });
+    afterAll(() => server.stop());
+
+    it('passes every check, exit 0, without printing the password', async () => {
+      const run = await doctor({ REDIS_URL: server.url() });
+      expect(run.code).toBe(0);
+      expect(line(run.output, 'url')).toMatch(/^ok +url +redis:\/\/default:\*\*\*@127\.0\.0\.1:\d+ \(provider local, no TLS\)$/);
+      expect(line(run.output, 'connection')).toMatch(/^ok +connection +reached 127\.0\.0\.1:\d+ and ready in \d+ ms$/);
+      expect(line(run.output, 'auth')).toMatch(/^ok +auth +accepted for user "default"$/);
+      expect(line(run.output, 'database')).toMatch(/^ok +database +db 0$/);
+      expect(line(run.output, 'latency')).toMatch(/^ok +latency +p50 \d+\.\d ms, max \d+\.\d ms over 5 PINGs$/);
+      expect(line(run.output, 'server')).toMatch(/^ok +server +Redis \d+\.\d+\.\d+$/);
+      expect(line(run.output, 'eviction')).toMatch(/^ok +eviction +noeviction \(CONFIG GET\)$/);
+      expect(run.output).toMatch(/^doctor: all checks passed$/m);
+      expect(run.output).not.toContain(PASSWORD);
+    });
+
+    it('fails on a wrong password, naming the authentication problem, exit 1, password absent', async () => {
+      const run = await doctor({ REDIS_URL: server.url({ password: WRONG_PASSWORD }), JWT_SECRET: 'x'.repeat(40) });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'auth')).toMatch(/^fail +auth +authentication failed \(WRONGPASS\) -> fix: the user or password in REDIS_URL is wrong/);
+      expect(line(run.output, 'latency')).toMatch(/^skip/);
+      expect(run.output).toMatch(/^doctor: 1 failed, 0 warnings$/m);
+      expect(run.output).not.toContain(WRONG_PASSWORD);
+      expect(run.output).not.toContain(PASSWORD);
+      expect(run.output).not.toContain('x'.repeat(40));
+    });
+
+    it('fails without a password in the URL (NOAUTH), saying to add one', async () => {
+      const port = new URL(server.url()).port;
+      const run = await doctor({ REDIS_URL: `redis://127.0.0.1:${port}` });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'auth')).toMatch(/^fail +auth +authentication failed \(NOAUTH\) -> fix: this Redis requires a password but REDIS_URL has none/);
+    });
+
+    it('fails on a database index the server does not have', async () => {
+      const run = await doctor({ REDIS_URL: server.url({ db: 99 }) });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'database')).toMatch(/^fail +database +SELECT 99 refused \(ERR DB index is out of range\): the connection stayed on database 0 -> fix: use a database the server has/);
+    });
+
+    it('reads the eviction policy from INFO memory when the server refuses CONFIG, as Upstash may', async () => {
+      await server.command('ACL', 'SETUSER', 'default', '-config');
+      try {
+        const run = await doctor({ REDIS_URL: server.url() });
+        expect(run.code).toBe(0);
+        expect(line(run.output, 'eviction')).toMatch(/^ok +eviction +noeviction \(INFO memory\)$/);
+      } finally {
+        await server.command('ACL', 'SETUSER', 'default', '+config');
+      }
+    });
+  });
+
+  it('warns (exit 0) about maxmemory-policy allkeys-lru, which BullMQ cannot live with', async () => {
+    const server = await RedisServer.start();
+    try {
+      await server.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+      const run = await doctor({ REDIS_URL: server.url() });
+      expect(run.code).toBe(0);
+      expect(line(run.output, 'eviction')).toMatch(/^warn +eviction +allkeys-lru \(CONFIG GET\): .*BullMQ jobs among them -> fix: set the policy to noeviction/);
+      expect(run.output).toMatch(/^doctor: all checks passed with 1 warning$/m);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  describe('a TLS Redis whose certificate a private CA signed', () => {
+    let dir: string;
+    let certificates: TestCertificates;
+    let server: RedisServer;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'pharmacare-doctor-tls-'));
+      certificates = await generateTestCertificates(dir);
+      server = await RedisServer.start({ tls: certificates, password: PASSWORD });
+    });
+    afterAll(async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    // The test certificates live one day, so the expiry warning shows too (a warning: still exit 0).
+    it('passes with REDIS_TLS_CA_FILE, verification on, warning that the certificate expires soon', async () => {
+      const run = await doctor({ REDIS_URL: server.url(), REDIS_TLS_CA_FILE: certificates.caFile });
+      expect(run.code).toBe(0);
+      expect(line(run.output, 'url')).toMatch(/^ok +url +rediss:\/\/default:\*\*\*@localhost:\d+ \(provider local, TLS\)$/);
+      expect(line(run.output, 'tls')).toMatch(
+        /^warn +tls +TLSv1\.[23], certificate for localhost issued by "PharmaCare Test CA", valid until .+; verified with REDIS_TLS_CA_FILE \(.+ca\.crt\); the certificate expires in 0 days -> fix: renew/,
+      );
+      expect(line(run.output, 'auth')).toMatch(/^ok +auth /);
+      expect(run.output).not.toContain(PASSWORD);
+    });
+
+    it('fails with a certificate message without it, naming who signed the certificate and REDIS_TLS_CA_FILE as the fix', async () => {
+      const run = await doctor({ REDIS_URL: server.url() });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'connection')).toMatch(/^ok +connection +reached localhost:\d+$/);
+      expect(line(run.output, 'tls')).toMatch(
+        /^fail +tls +TLS certificate of localhost rejected \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)\); the server presented a certificate for localhost issued by "PharmaCare Test CA".* -> fix: if your Redis uses a private CA, set REDIS_TLS_CA_FILE/,
+      );
+      expect(run.output).not.toContain(PASSWORD);
+    });
+
+    it('fails the same way with the CA file of another CA', async () => {
+      const run = await doctor({ REDIS_URL: server.url(), REDIS_TLS_CA_FILE: certificates.otherCaFile });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'tls')).toMatch(/^fail +tls +TLS certificate of localhost rejected \(\w+\)/);
+    });
+  });
+
+  it('fails fast with connection refused when nothing listens', async () => {
+    const run = await doctor({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    expect(run.code).toBe(1);
+    expect(line(run.output, 'connection')).toMatch(/^fail +connection +connection refused by 127\.0\.0\.1:\d+ \(ECONNREFUSED\) -> fix: nothing listens there/);
+    expect(run.ms).toBeLessThan(5_000);
+  });
+
+  it('gives up on a frozen server within its connect deadline instead of hanging', async () => {
+    const server = await RedisServer.start();
+    server.pause();
+    try {
+      const run = await doctor({ REDIS_URL: server.url() });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'connection')).toMatch(/^fail +connection +no answer from 127\.0\.0\.1:\d+/);
+      expect(run.ms).toBeLessThan(15_000);
+    } finally {
+      server.resume();
+      await server.stop();
+    }
+  });
+
+  it('fails on the https:// REST URL with the hint to copy the rediss:// one, without connecting or printing the token', async () => {
+    const run = await doctor({ REDIS_URL: 'https://default:RestTokenCanary55@eu1-fine-cat-12345.upstash.io' });
+    expect(run.code).toBe(1);
+    expect(line(run.output, 'url')).toMatch(/^fail +url +REDIS_URL is an https:\/\/ URL .*copy the URL that starts with rediss:\/\//);
+    expect(run.output).not.toMatch(/^\w+ +connection /m);
+    expect(run.output).not.toContain('RestTokenCanary55');
+  });
+
+  it('fails when REDIS_URL is unset in production, as the app would', async () => {
+    const run = await doctor({ NODE_ENV: 'production', APP_ROLE: 'worker' });
+    expect(run.code).toBe(1);
+    expect(line(run.output, 'url')).toMatch(/^fail +url +REDIS_URL is required when NODE_ENV=production/);
+  });
+});
