@@ -5,7 +5,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig, parseRedisUrl } from './config';
 import { createLogging } from './logging';
-import { DevelopmentRedis, startDevelopmentRedis } from './redis';
+import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from './redis';
 
 /** Local, git-ignored state of development runs: the private Redis's directory and the generated JWT secret. */
 const DEV_DIR = join(process.cwd(), '.dev');
@@ -28,7 +28,13 @@ async function main(): Promise<void> {
 
   let devRedis: DevelopmentRedis | undefined;
   if (!config.redis.endpoint) {
-    devRedis = await startDevelopmentRedis(DEV_DIR);
+    try {
+      devRedis = await startDevelopmentRedis(DEV_DIR);
+    } catch (error) {
+      if (!(error instanceof DevelopmentRedisError)) throw error;
+      log.error(error.message);
+      process.exit(1);
+    }
     log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url} (pid ${devRedis.pid}; set REDIS_URL to use your own)`);
     config = { ...config, redis: { ...config.redis, endpoint: parseRedisUrl(devRedis.url) } };
   }

@@ -33,4 +33,12 @@ describe('npm run start:dev without REDIS_URL', () => {
       await app.stop();
     }
   });
+
+  it('without redis-server on PATH, exits 1 with one line saying what to install or set, and no stack trace', async () => {
+    const app = await AppProcess.start({ NODE_ENV: 'development', PATH: '/nonexistent' }, { waitForListening: false });
+    const exit = await app.exited;
+    expect(exit).toEqual({ code: 1, signal: null });
+    expect(app.matching(/redis-server is not on PATH\. Install Redis .* or set REDIS_URL/)).toHaveLength(1);
+    expect(app.matching(/^\s+at /)).toEqual([]);
+  });
 });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 export interface DevelopmentRedis {
   readonly url: string;
@@ -11,6 +11,14 @@ export interface DevelopmentRedis {
 }
 
 const READY_LINE = 'Ready to accept connections';
+const NOT_INSTALLED =
+  'REDIS_URL is unset, so a private development Redis would be started, but redis-server is not on PATH. ' +
+  'Install Redis (apt-get install redis-server, brew install redis) or set REDIS_URL; in production set NODE_ENV=production and REDIS_URL.';
+
+/** The private Redis could not be started: main.ts prints the message (no stack) and exits 1. */
+export class DevelopmentRedisError extends Error {
+  override readonly name = 'DevelopmentRedisError';
+}
 const SETPRIV = '/usr/bin/setpriv';
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;
@@ -20,12 +28,15 @@ const STOP_TIMEOUT_MS = 3_000;
  * never the shared one on 6379. It lives as long as this process (the bootstrap stops it on shutdown).
  */
 export async function startDevelopmentRedis(workDir: string): Promise<DevelopmentRedis> {
+  // Looked up first: under setpriv a missing binary is only setpriv's exit code 127, not a spawn ENOENT.
+  const redisServer = findOnPath('redis-server');
+  if (!redisServer) throw new DevelopmentRedisError(NOT_INSTALLED);
   const dir = join(workDir, 'redis');
   mkdirSync(dir, { recursive: true });
   const port = await freeLoopbackPort();
   const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir];
   // On Linux the kernel kills it if this process dies without cleaning up (SIGKILL, a crash under --watch).
-  const tied = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', 'redis-server', ...args] : ['redis-server', ...args];
+  const tied = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', redisServer, ...args] : [redisServer, ...args];
   const child = spawn(tied[0], tied.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const running = () => child.exitCode === null && child.signalCode === null;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -40,20 +51,14 @@ export async function startDevelopmentRedis(workDir: string): Promise<Developmen
 
   await new Promise<void>((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(() => fail(new DevelopmentRedisError(`redis-server did not start within ${START_TIMEOUT_MS / 1000} s:\n${output}`)), START_TIMEOUT_MS);
     const fail = (error: Error) => {
       clearTimeout(timer);
       void stop();
       reject(error);
     };
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      fail(
-        error.code === 'ENOENT'
-          ? new Error('REDIS_URL is unset and redis-server is not on PATH. Install Redis (apt-get install redis-server, brew install redis) or set REDIS_URL.')
-          : error,
-      ),
-    );
-    child.once('exit', (code) => fail(new Error(`redis-server exited with code ${code}:\n${output}`)));
+    child.once('error', (error) => fail(new DevelopmentRedisError(`cannot start redis-server: ${error.message}`)));
+    child.once('exit', (code) => fail(new DevelopmentRedisError(`redis-server exited with code ${code}:\n${output}`)));
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes(READY_LINE)) {
@@ -78,4 +83,18 @@ function freeLoopbackPort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+function findOnPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
 }

@@ -6,5 +6,5 @@ export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 export { buildRedisOptions } from './redis-options';
 export { getRedisToken, InjectRedis, REDIS_ROLES } from './redis.tokens';
 export type { RedisRole } from './redis.tokens';
-export { startDevelopmentRedis } from './development-redis';
+export { DevelopmentRedisError, startDevelopmentRedis } from './development-redis';
 export type { DevelopmentRedis } from './development-redis';
