@@ -3,18 +3,19 @@ import { AuthModule } from './auth';
 import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
+import { MetricsModule } from './metrics';
 import { PresenceModule } from './presence';
 import { RedisModule } from './redis';
 import { ReportsModule } from './reports';
 
 @Module({})
 export class AppModule {
-  /** APP_ROLE=worker serves only /health and /health/live; web and all serve the API too. */
+  /** APP_ROLE=worker serves only /health, /health/live and /metrics; web and all serve the API too. */
   static forRoot(config: AppConfig): DynamicModule {
     const servesApi = config.appRole !== 'worker';
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, ...(servesApi ? [AuthModule, PresenceModule] : []), ReportsModule.forConfig(config)],
+      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, MetricsModule, CacheModule, ...(servesApi ? [AuthModule, PresenceModule] : []), ReportsModule.forConfig(config)],
     };
   }
 }
