@@ -18,6 +18,13 @@ export interface RedisConnectionStatus {
   readonly lastError?: RedisErrorDiagnosis;
 }
 
+/** Since start, unlike the status's `reconnectAttempts` (which a recovery resets). */
+export interface RedisConnectionHistory {
+  readonly reconnectAttempts: number;
+  /** Times a ready connection was lost. */
+  readonly disconnects: number;
+}
+
 const SUMMARY_INTERVAL_MS = 60_000;
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -38,7 +45,6 @@ export class RedisConnection {
   private attempts = 0;
   private lastError?: RedisErrorDiagnosis;
   private lastSummaryAt = 0;
-  /** Since start, unlike `attempts` (which a recovery resets). */
   private totalReconnectAttempts = 0;
   private totalDisconnects = 0;
 
@@ -71,8 +77,7 @@ export class RedisConnection {
     };
   }
 
-  /** Reconnect attempts and losses of a ready connection since start. */
-  history(): { readonly reconnectAttempts: number; readonly disconnects: number } {
+  history(): RedisConnectionHistory {
     return { reconnectAttempts: this.totalReconnectAttempts, disconnects: this.totalDisconnects };
   }
 

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config';
 import type { CommandCounter } from './command-counter';
-import { RedisConnection, RedisConnectionStatus } from './redis-connection';
+import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
 import { REDIS_ROLES, RedisRole } from './redis.tokens';
 
 /**
@@ -38,7 +38,7 @@ export class RedisConnections implements OnApplicationShutdown {
     return this.connection(role).commands;
   }
 
-  history(role: RedisRole): { readonly reconnectAttempts: number; readonly disconnects: number } {
+  history(role: RedisRole): RedisConnectionHistory {
     return this.connection(role).history();
   }
 
