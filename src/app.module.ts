@@ -3,6 +3,7 @@ import { AuthModule } from './auth';
 import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
+import { MetricsModule } from './metrics';
 import { PresenceModule } from './presence';
 import { RedisModule } from './redis';
 import { ReportsModule } from './reports';
@@ -10,7 +11,7 @@ import { ReportsModule } from './reports';
 @Module({})
 export class AppModule {
   /**
-   * APP_ROLE=worker serves only /health and /health/live; web and all serve the API too.
+   * APP_ROLE=worker serves only /health, /health/live and /metrics; web and all serve the API too.
    * requestLogging (from createLogging) logs each HTTP request and gives app logs inside it the request id.
    */
   static forRoot(config: AppConfig, requestLogging?: DynamicModule): DynamicModule {
@@ -22,6 +23,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HealthModule,
+        MetricsModule,
         CacheModule,
         ...(servesApi ? [AuthModule, PresenceModule] : []),
         ReportsModule.forConfig(config),

@@ -2,9 +2,11 @@ import { CacheModule as NestCacheModule } from '@nestjs/cache-manager';
 import type { CacheManagerOptions } from '@nestjs/cache-manager';
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config';
+import { MetricsModule } from '../metrics';
 import { RedisConnections, RedisModule } from '../redis';
 import { CACHE_TIERS } from './cache.constants';
 import { CacheHealthIndicator } from './cache.health';
+import { CacheMetrics } from './cache.metrics';
 import { CacheService } from './cache.service';
 import { CacheTiers } from './cache-tiers';
 import { HttpCacheInterceptor } from './http-cache.interceptor';
@@ -31,6 +33,7 @@ const tiersProvider = {
 @Module({
   imports: [
     RedisModule,
+    MetricsModule,
     NestCacheModule.registerAsync({
       imports: [RedisModule],
       inject: [CACHE_TIERS],
@@ -39,7 +42,7 @@ const tiersProvider = {
       useFactory: (tiers: CacheTiers) => ({ stores: [tiers.memory, tiers.redis] as unknown as CacheManagerStores }),
     }),
   ],
-  providers: [tiersProvider, CacheService, CacheHealthIndicator, HttpCacheInterceptor],
+  providers: [tiersProvider, CacheService, CacheHealthIndicator, CacheMetrics, HttpCacheInterceptor],
   exports: [CacheService, HttpCacheInterceptor, NestCacheModule],
 })
 export class CacheModule {}

@@ -95,6 +95,9 @@ describe('CacheService tiers', () => {
     expect(await commandsDuring(async () => expect((await b.cache.get(key))?.source).toBe('redis'))).toBe(1);
     // The Redis hit was copied into b's memory tier.
     expect(await commandsDuring(async () => expect((await b.cache.get(key))?.source).toBe('memory'))).toBe(0);
+    // What /metrics shows as pharmacare_cache_lookups_total.
+    expect(a.cache.lookupCounts()).toEqual({ memory: { hit: 1, miss: 0 }, redis: { hit: 0, miss: 0, error: 0 } });
+    expect(b.cache.lookupCounts()).toEqual({ memory: { hit: 1, miss: 1 }, redis: { hit: 1, miss: 0, error: 0 } });
   });
 
   it('expires entries in both tiers', async () => {
@@ -179,6 +182,8 @@ describe('fail-open', () => {
     expect(await cache.getOrSet(tenantKey('t1', 'cold'), async () => 'loader again', { ttlMs: 60_000 })).toEqual({ value: 'from loader', source: 'memory' });
     for (let i = 0; i < 20; i++) await cache.get(tenantKey('t1', `miss-${i}`));
     expect(cache.mode()).toBe('memory-only');
+    // Reads that found Redis unusable count as its errors, not as misses.
+    expect(cache.lookupCounts()).toEqual({ memory: { hit: 2, miss: 21 }, redis: { hit: 0, miss: 0, error: 21 } });
     expect(logger.lines.filter((line) => line.includes('running on the memory tier only'))).toHaveLength(1);
 
     const health = await request(app.getHttpServer()).get('/health');

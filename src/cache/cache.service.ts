@@ -8,6 +8,12 @@ import type { CacheTiers } from './cache-tiers';
 export type CacheSource = 'memory' | 'redis' | 'loader';
 export type CacheMode = 'redis+memory' | 'memory-only';
 
+/** Lookups by tier and outcome; `error`: the Redis tier was unusable or failed, so the read failed open. */
+export interface CacheLookupCounts {
+  readonly memory: { hit: number; miss: number };
+  readonly redis: { hit: number; miss: number; error: number };
+}
+
 export interface CacheSetOptions {
   /** Time to live in Redis; the memory tier keeps it at most CACHE_MEMORY_TTL_SECONDS. */
   readonly ttlMs: number;
@@ -38,6 +44,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   private readonly localKeyTags = new Map<string, Set<string>>();
   private readonly warnedOversize = new Set<string>();
   private degradedReason?: string;
+  private readonly lookups: CacheLookupCounts = { memory: { hit: 0, miss: 0 }, redis: { hit: 0, miss: 0, error: 0 } };
   private readonly prefix: string;
   private readonly channel: string;
   private readonly onMessage = (channel: string, message: string) => this.onInvalidation(channel, message);
@@ -75,11 +82,24 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     return this.tiers.memoryStats();
   }
 
+  /** Counted in get() (so in getOrSet too); not the polls of an instance waiting for another's result. */
+  lookupCounts(): CacheLookupCounts {
+    return this.lookups;
+  }
+
   /** Memory, then Redis (copying a Redis hit into memory for its remaining life). */
   async get<T>(key: string): Promise<{ value: T; source: Exclude<CacheSource, 'loader'> } | undefined> {
     const fromMemory = await this.tiers.memory.get<T>(key);
-    if (fromMemory !== undefined) return { value: fromMemory, source: 'memory' };
-    const raw = await this.tryRedis(() => this.tiers.redis.get<T>(key, { raw: true }));
+    if (fromMemory !== undefined) {
+      this.lookups.memory.hit += 1;
+      return { value: fromMemory, source: 'memory' };
+    }
+    this.lookups.memory.miss += 1;
+    // Wrapped, so that a failed read (undefined) differs from a miss.
+    const read = await this.tryRedis(async () => ({ raw: await this.tiers.redis.get<T>(key, { raw: true }) }));
+    const raw = read?.raw;
+    if (!read) this.lookups.redis.error += 1;
+    else this.lookups.redis[raw?.value === undefined ? 'miss' : 'hit'] += 1;
     if (raw?.value === undefined) return undefined;
     const remaining = typeof raw.expires === 'number' ? raw.expires - Date.now() : undefined;
     if (remaining === undefined || remaining > 0) await this.tiers.memory.set(key, raw.value, remaining);

@@ -310,3 +310,32 @@ describe('loadConfig worker grace default', () => {
     expect(loadConfig({ SHUTDOWN_TIMEOUT_SECONDS: '2' }).queue.shutdownGraceMs).toBe(1_000);
   });
 });
+
+describe('loadConfig metrics settings', () => {
+  const TOKEN = 'mtk-6f1c2e9a4b7d8e0f';
+
+  it('leaves /metrics open and reads queue depths at most once a minute by default', () => {
+    expect(loadConfig({}).metrics).toEqual({ token: undefined, queueDepthIntervalMs: 60_000 });
+  });
+
+  it('reads METRICS_TOKEN and METRICS_QUEUE_DEPTH_INTERVAL_SECONDS (0 turns the reads off)', () => {
+    expect(loadConfig({ METRICS_TOKEN: ` ${TOKEN} `, METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: '0' }).metrics).toEqual({ token: TOKEN, queueDepthIntervalMs: 0 });
+  });
+
+  it('treats a blank METRICS_TOKEN as unset', () => {
+    expect(loadConfig({ METRICS_TOKEN: '  ' }).metrics.token).toBeUndefined();
+  });
+
+  it.each([
+    ['short-token', /METRICS_TOKEN must be at least 16 characters/],
+    ['has a space inside it', /METRICS_TOKEN must not contain spaces/],
+  ])('rejects METRICS_TOKEN=%s without printing it', (token, message) => {
+    const problem = onlyProblem(configError({ METRICS_TOKEN: token }), 'METRICS_TOKEN');
+    expect(problem).toMatch(message);
+    expect(problem).not.toContain(token);
+  });
+
+  it('rejects a negative METRICS_QUEUE_DEPTH_INTERVAL_SECONDS', () => {
+    expect(onlyProblem(configError({ METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: '-5' }), 'METRICS_QUEUE_DEPTH_INTERVAL_SECONDS')).toMatch(/METRICS_QUEUE_DEPTH_INTERVAL_SECONDS must be a whole number/);
+  });
+});

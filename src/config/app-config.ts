@@ -22,6 +22,7 @@ export abstract class AppConfig {
   abstract readonly queue: QueueConfig;
   abstract readonly cache: CacheConfig;
   abstract readonly presence: PresenceConfig;
+  abstract readonly metrics: MetricsConfig;
   /** Basic-auth credentials of the queue dashboard; absent: the dashboard is not mounted (404). */
   abstract readonly admin?: { readonly user: string; readonly password: string };
 }
@@ -40,6 +41,13 @@ export interface PresenceConfig {
   readonly ttlMs: number;
   /** How long a user's last socket may be gone before the user goes offline, so reconnects and deploys do not flap. */
   readonly offlineGraceMs: number;
+}
+
+export interface MetricsConfig {
+  /** Bearer token GET /metrics requires; absent: /metrics is open (warned about in production). */
+  readonly token?: string;
+  /** Queue depths cost one Redis command per read: a scrape reuses a read younger than this. 0: never read. */
+  readonly queueDepthIntervalMs: number;
 }
 
 export interface QueueConfig {
@@ -70,6 +78,7 @@ export class ConfigError extends Error {
 }
 
 const MIN_JWT_SECRET_LENGTH = 32;
+const MIN_METRICS_TOKEN_LENGTH = 16;
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -119,6 +128,18 @@ const envSchema = z.object({
   // Each instance refreshes its lease every third of the TTL: 3*86400/PRESENCE_TTL_SECONDS commands a day.
   PRESENCE_TTL_SECONDS: integer(3, 3600, 45),
   PRESENCE_OFFLINE_GRACE_SECONDS: integer(0, 300, 5),
+  // Blank counts as unset, like JWT_SECRET.
+  METRICS_TOKEN: z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z
+      .string()
+      .trim()
+      .min(MIN_METRICS_TOKEN_LENGTH, { error: `must be at least ${MIN_METRICS_TOKEN_LENGTH} characters (for example: openssl rand -hex 32), or unset for an open /metrics` })
+      .regex(/^\S+$/, { error: 'must not contain spaces (it is sent as "Authorization: Bearer <METRICS_TOKEN>")' })
+      .optional(),
+  ),
+  // One Redis command per read and per scraped instance: 1,440 a day at 60 s (README "Metrics").
+  METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: integer(0, 86_400, 60),
 });
 
 /** Read from the raw environment by loadConfig below (their checks depend on other variables). */
@@ -219,6 +240,7 @@ export function loadConfig(env: Env): AppConfig {
       ttlMs: vars.PRESENCE_TTL_SECONDS * 1000,
       offlineGraceMs: vars.PRESENCE_OFFLINE_GRACE_SECONDS * 1000,
     },
+    metrics: { token: vars.METRICS_TOKEN, queueDepthIntervalMs: vars.METRICS_QUEUE_DEPTH_INTERVAL_SECONDS * 1000 },
     admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };
 }

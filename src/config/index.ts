@@ -1,5 +1,5 @@
 export { AppConfig, CONFIG_VARIABLES, ConfigError, loadConfig } from './app-config';
-export type { AppRole, CacheConfig, LogLevel, NodeEnv, QueueConfig, RedisConfig } from './app-config';
+export type { AppRole, CacheConfig, LogLevel, MetricsConfig, NodeEnv, QueueConfig, RedisConfig } from './app-config';
 export { ConfigModule } from './config.module';
 export { parseRedisUrl, detectProvider } from './redis-url';
 export type { RedisEndpoint, RedisProvider } from './redis-url';

@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth';
+import { MetricsModule } from '../metrics';
 import { RedisModule } from '../redis';
 import { PresenceController } from './presence.controller';
 import { PresenceGateway } from './presence.gateway';
 import { PresenceHealthIndicator } from './presence.health';
+import { PresenceMetrics } from './presence.metrics';
 import { PresenceService } from './presence.service';
 import { PresenceSockets } from './presence-sockets';
 
@@ -12,8 +14,8 @@ import { PresenceSockets } from './presence-sockets';
  * serve HTTP (APP_ROLE web or all); createApp installs RedisIoAdapter so rooms span instances.
  */
 @Module({
-  imports: [RedisModule, AuthModule],
+  imports: [RedisModule, AuthModule, MetricsModule],
   controllers: [PresenceController],
-  providers: [PresenceSockets, PresenceService, PresenceGateway, PresenceHealthIndicator],
+  providers: [PresenceSockets, PresenceService, PresenceGateway, PresenceHealthIndicator, PresenceMetrics],
 })
 export class PresenceModule {}

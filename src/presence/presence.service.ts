@@ -88,6 +88,13 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     return this.users.size;
   }
 
+  /** Users with at least one socket on this instance right now (not those in their offline grace). */
+  connectedUsers(): number {
+    let connected = 0;
+    for (const user of this.users.values()) if (user.sockets > 0) connected += 1;
+    return connected;
+  }
+
   /** A socket of the principal connected here. Resolves once Redis has been told (or failed to be). */
   async connect(principal: Principal): Promise<void> {
     const key = PresenceKeys.member(principal.tenantId, principal.userId);

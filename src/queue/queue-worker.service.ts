@@ -6,6 +6,7 @@ import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { JobHandlers } from './job-handlers';
 import { JOBS_QUEUE } from './queue.constants';
+import { JobOutcome, QueueMetrics } from './queue.metrics';
 
 export interface WorkerHealth {
   readonly running: boolean;
@@ -43,6 +44,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly config: AppConfig,
     private readonly connections: RedisConnections,
     private readonly handlers: JobHandlers,
+    private readonly metrics: QueueMetrics,
   ) {}
 
   get enabled(): boolean {
@@ -121,10 +123,15 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const handler = this.handlers.get(job.name);
     if (!handler) throw new UnrecoverableError(`no handler registered for job name "${job.name}"`);
     this.active += 1;
+    const started = performance.now();
+    let outcome: JobOutcome = 'failed';
     try {
-      return await handler(job);
+      const result = await handler(job);
+      outcome = 'completed';
+      return result;
     } finally {
       this.active -= 1;
+      this.metrics.observeJob(job.name, outcome, (performance.now() - started) / 1000);
     }
   }
 

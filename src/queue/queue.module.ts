@@ -2,12 +2,14 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AppConfig } from '../config';
+import { MetricsModule } from '../metrics';
 import { RedisConnections, RedisModule } from '../redis';
 import { JobHandlers } from './job-handlers';
 import { JobProducer } from './job-producer.service';
 import { JOBS_QUEUE } from './queue.constants';
 import { QueueDashboardModule } from './queue-dashboard.module';
 import { QueueHealthIndicator } from './queue.health';
+import { QueueMetrics } from './queue.metrics';
 import { QueueUnavailableFilter } from './queue-unavailable.error';
 import { QueueWorker } from './queue-worker.service';
 
@@ -22,6 +24,7 @@ export class QueueModule {
       module: QueueModule,
       imports: [
         RedisModule,
+        MetricsModule,
         BullModule.forRootAsync({
           imports: [RedisModule],
           inject: [RedisConnections, AppConfig],
@@ -33,7 +36,7 @@ export class QueueModule {
         BullModule.registerQueue({ name: JOBS_QUEUE }),
         QueueDashboardModule.forConfig(config),
       ],
-      providers: [JobHandlers, JobProducer, QueueWorker, QueueHealthIndicator, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
+      providers: [JobHandlers, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
       exports: [JobHandlers, JobProducer],
     };
   }

@@ -1,6 +1,6 @@
 export { RedisModule } from './redis.module';
 export { RedisConnections } from './redis-connections';
-export type { RedisConnectionState, RedisConnectionStatus } from './redis-connection';
+export type { RedisConnectionHistory, RedisConnectionState, RedisConnectionStatus } from './redis-connection';
 export { diagnoseRedisError } from './redis-error';
 export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 export { buildRedisOptions } from './redis-options';

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint } from '../config';
+import { CommandCounter } from './command-counter';
 import { diagnoseRedisError, RedisErrorDiagnosis } from './redis-error';
 import { buildRedisOptions, reconnectDelay } from './redis-options';
 import type { RedisRole } from './redis.tokens';
@@ -17,6 +18,13 @@ export interface RedisConnectionStatus {
   readonly lastError?: RedisErrorDiagnosis;
 }
 
+/** Since start, unlike the status's `reconnectAttempts` (which a recovery resets). */
+export interface RedisConnectionHistory {
+  readonly reconnectAttempts: number;
+  /** Times a ready connection was lost. */
+  readonly disconnects: number;
+}
+
 const SUMMARY_INTERVAL_MS = 60_000;
 const CLOSE_TIMEOUT_MS = 1_000;
 
@@ -27,6 +35,8 @@ const CLOSE_TIMEOUT_MS = 1_000;
  */
 export class RedisConnection {
   readonly client: Redis;
+  /** Commands this client (and the clients duplicated from it) wrote, for metrics. */
+  readonly commands = new CommandCounter();
   private readonly logger: Logger;
   private readonly createdAt: number;
   private state: RedisConnectionState = 'connecting';
@@ -35,6 +45,8 @@ export class RedisConnection {
   private attempts = 0;
   private lastError?: RedisErrorDiagnosis;
   private lastSummaryAt = 0;
+  private totalReconnectAttempts = 0;
+  private totalDisconnects = 0;
 
   constructor(
     readonly role: RedisRole,
@@ -47,6 +59,7 @@ export class RedisConnection {
     this.downSince = this.createdAt;
     const retry = (attempt: number) => reconnectDelay(attempt, this.lastError?.kind === 'auth' || this.lastError?.kind === 'tls');
     this.client = new Redis(buildRedisOptions(role, endpoint, config, retry));
+    this.commands.attach(this.client);
     this.logger.log(`connecting to ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
     this.client.on('ready', () => this.onReady());
     this.client.on('error', (error: Error) => this.onError(error));
@@ -62,6 +75,10 @@ export class RedisConnection {
       reconnectAttempts: this.attempts,
       lastError: this.lastError,
     };
+  }
+
+  history(): RedisConnectionHistory {
+    return { reconnectAttempts: this.totalReconnectAttempts, disconnects: this.totalDisconnects };
   }
 
   /** QUIT when ready so Redis sees a clean goodbye; otherwise just drop the socket. Never waits on a dead server. */
@@ -114,6 +131,7 @@ export class RedisConnection {
   private onReconnecting(): void {
     if (this.state === 'closed') return;
     this.attempts += 1;
+    this.totalReconnectAttempts += 1;
     const now = this.now();
     const downFor = now - (this.downSince ?? now);
     if (downFor >= SUMMARY_INTERVAL_MS && now - this.lastSummaryAt >= SUMMARY_INTERVAL_MS) {
@@ -125,6 +143,7 @@ export class RedisConnection {
 
   private markDown(message: string): void {
     this.state = 'down';
+    this.totalDisconnects += 1;
     this.downSince = this.now();
     this.lastSummaryAt = this.downSince;
     this.logger.error(message);

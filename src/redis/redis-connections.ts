@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { AppConfig } from '../config';
-import { RedisConnection, RedisConnectionStatus } from './redis-connection';
+import type { CommandCounter } from './command-counter';
+import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
 import { REDIS_ROLES, RedisRole } from './redis.tokens';
 
 /**
@@ -30,6 +31,15 @@ export class RedisConnections implements OnApplicationShutdown {
 
   statuses(): RedisConnectionStatus[] {
     return [...this.connections.values()].map((connection) => connection.status());
+  }
+
+  /** What the role's client (and its duplicates) sent to Redis, by command name. */
+  commands(role: RedisRole): CommandCounter {
+    return this.connection(role).commands;
+  }
+
+  history(role: RedisRole): RedisConnectionHistory {
+    return this.connection(role).history();
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,5 +1,7 @@
 import { Module, Provider } from '@nestjs/common';
+import { MetricsModule } from '../metrics';
 import { RedisConnections } from './redis-connections';
+import { RedisMetrics } from './redis.metrics';
 import { getRedisToken, REDIS_ROLES } from './redis.tokens';
 
 const clientProviders: Provider[] = REDIS_ROLES.map((role) => ({
@@ -10,7 +12,8 @@ const clientProviders: Provider[] = REDIS_ROLES.map((role) => ({
 
 /** Import it to inject a client with @InjectRedis(role), or RedisConnections for connection state. */
 @Module({
-  providers: [RedisConnections, ...clientProviders],
+  imports: [MetricsModule],
+  providers: [RedisConnections, RedisMetrics, ...clientProviders],
   exports: [RedisConnections, ...clientProviders],
 })
 export class RedisModule {}
