@@ -23,6 +23,8 @@ export class PresenceClient {
   readonly received: ReceivedEvent[] = [];
   readonly socket: Socket;
   private readonly waiters = new Set<EventWaiter>();
+  /** Why the socket disconnected, recorded when it happened, so awaiting two clients one after the other works. */
+  private disconnectReason?: string;
 
   constructor(baseUrl: string, token: string | undefined) {
     this.socket = io(`${baseUrl}/presence`, {
@@ -31,6 +33,7 @@ export class PresenceClient {
       reconnection: false,
       forceNew: true,
     });
+    this.socket.on('disconnect', (reason) => (this.disconnectReason = reason));
     this.socket.onAny((event: string, payload: unknown) => {
       this.received.push({ event, payload, at: Date.now() });
       for (const waiter of [...this.waiters]) if (waiter.event === event && waiter.matches(payload)) waiter.resolve(payload);
@@ -93,9 +96,10 @@ export class PresenceClient {
     return this.socket.timeout(5_000).emitWithAck(event, ...args) as Promise<T>;
   }
 
-  /** Resolves once the socket is disconnected (whoever closed it). */
+  /** Resolves with the reason once the socket is disconnected (whoever closed it), now or earlier. */
   disconnected(timeoutMs = DEFAULT_WAIT_MS): Promise<string> {
-    if (!this.socket.connected) return Promise.resolve('already disconnected');
+    if (this.disconnectReason !== undefined) return Promise.resolve(this.disconnectReason);
+    if (!this.socket.connected) return Promise.resolve('never connected');
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`still connected after ${timeoutMs} ms`)), timeoutMs);
       this.socket.once('disconnect', (reason) => {
