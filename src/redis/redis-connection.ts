@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint } from '../config';
 import { CommandCounter } from './command-counter';
-import { diagnoseRedisError, RedisErrorDiagnosis } from './redis-error';
+import { diagnoseRedisError, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 import { buildRedisOptions, reconnectDelay } from './redis-options';
 import type { RedisRole } from './redis.tokens';
 
@@ -26,6 +26,8 @@ export interface RedisConnectionHistory {
 }
 
 const SUMMARY_INTERVAL_MS = 60_000;
+/** Errors that retrying faster cannot fix: retried at the slowest pace. */
+const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'database']);
 const CLOSE_TIMEOUT_MS = 1_000;
 
 /**
@@ -57,7 +59,7 @@ export class RedisConnection {
     this.logger = new Logger(`Redis:${role}`);
     this.createdAt = now();
     this.downSince = this.createdAt;
-    const retry = (attempt: number) => reconnectDelay(attempt, this.lastError?.kind === 'auth' || this.lastError?.kind === 'tls');
+    const retry = (attempt: number) => reconnectDelay(attempt, this.lastError !== undefined && SLOW_RETRY_KINDS.has(this.lastError.kind));
     this.client = new Redis(buildRedisOptions(role, endpoint, config, retry));
     this.commands.attach(this.client);
     this.logger.log(`connecting to ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
@@ -113,6 +115,12 @@ export class RedisConnection {
   private onError(error: Error): void {
     if (this.state === 'closed') return;
     const diagnosis = diagnoseRedisError(error, this.endpoint);
+    // Cutting the socket below makes the rest of that handshake fail too: keep the cause, not its echo.
+    if (this.lastError?.kind === 'database' && (diagnosis.kind === 'other' || diagnosis.kind === 'closed')) return;
+    // ioredis reports a refused SELECT during its handshake and then goes ready on database 0, flushing the
+    // commands queued meanwhile there. Cutting the socket now keeps them out of the wrong database; they fail
+    // or wait for a reconnect, which is retried like a wrong password.
+    if (diagnosis.kind === 'database') this.client.stream?.destroy();
     const changed = diagnosis.kind !== this.lastError?.kind;
     this.lastError = diagnosis;
     if (this.state === 'ready') {

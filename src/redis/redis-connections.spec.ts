@@ -115,6 +115,23 @@ describe('authentication', () => {
   });
 });
 
+describe('a database the server does not have', () => {
+  it('keeps the connection down instead of running on database 0, says which /db to fix, and retries slowly', async () => {
+    const redis = await RedisServer.start();
+    const connections = connect({ REDIS_URL: redis.url({ db: 99 }) });
+    const client = connections.client('queue');
+    // Queued before the handshake: ioredis would flush it onto database 0 once it went ready anyway.
+    void client.set('misplaced', 'yes').catch(() => undefined);
+    await nextEvent(client, 'error');
+    const delay = (await nextEvent(client, 'reconnecting')) as number;
+    expect(connections.status('queue')).toMatchObject({ state: 'down', lastError: { kind: 'database' } });
+    expect(delay).toBeGreaterThanOrEqual(15_000);
+    expect(logger.text).toMatch(/\[Redis:queue\] cannot connect: database 99 does not exist on this server .*change the \/db at the end of REDIS_URL/);
+    expect(logger.text).not.toMatch(/\[Redis:queue\] ready in/);
+    expect(await redis.command('EXISTS', 'misplaced')).toBe('0');
+  });
+});
+
 describe('the command client fails fast', () => {
   it('rejects a command at once while Redis is unreachable instead of queueing it', async () => {
     const redis = await RedisServer.start();

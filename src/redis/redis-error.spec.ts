@@ -138,6 +138,17 @@ describe('diagnoseRedisError', () => {
     });
   });
 
+  describe('database', () => {
+    it('diagnoses a refused SELECT as the /db of REDIS_URL, naming the database', () => {
+      const endpoint = parseRedisUrl(`redis://default:${SECRET}@127.0.0.1:6390/99`);
+      const diagnosis = diagnoseRedisError(redisError('ERR DB index is out of range'), endpoint);
+      expect(diagnosis.kind).toBe('database');
+      expect(diagnosis.reason).toContain('database 99 does not exist');
+      expect(diagnosis.fix).toContain('/db at the end of REDIS_URL');
+      expectNoSecret(diagnosis);
+    });
+  });
+
   describe('anything else', () => {
     it('diagnoses an unknown error as other, keeping its message', () => {
       const diagnosis = diagnoseRedisError(redisError('OOM command not allowed when used memory > maxmemory'), withoutPassword);

@@ -1,6 +1,6 @@
 import type { RedisEndpoint } from '../config';
 
-export type RedisErrorKind = 'auth' | 'tls' | 'dns' | 'refused' | 'timeout' | 'closed' | 'other';
+export type RedisErrorKind = 'auth' | 'tls' | 'database' | 'dns' | 'refused' | 'timeout' | 'closed' | 'other';
 
 export interface RedisErrorDiagnosis {
   readonly kind: RedisErrorKind;
@@ -37,6 +37,13 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       fix: noPassword
         ? 'this Redis requires a password but REDIS_URL has none: use redis://USER:PASSWORD@host:port (on Upstash the user is "default")'
         : "the user or password in REDIS_URL is wrong: copy the URL again from your provider's console (the password may have been rotated)",
+    };
+  }
+  if (/DB index is out of range|SELECT is not allowed/i.test(message)) {
+    return {
+      kind: 'database',
+      reason: `database ${endpoint.db} does not exist on this server (SELECT refused: ${message})`,
+      fix: 'change the /db at the end of REDIS_URL to one the server has (Redis has 0 to 15 unless configured otherwise; Upstash only 0), or remove it to use 0',
     };
   }
   if (TLS_CODES.has(code)) {
