@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
 import { JWT_SECRET, postReport, settledReport, tokenFor, type Sale } from '../test/support/reports-client';
-import { BenchResult, Check, count, Counts, formatCounts, total, formatMs, formatRatio, httpLoad, LoadOptions, LoadResult, progress, Resources, Row, summarize } from './support';
+import { BenchResult, Check, commandStats, count, Counts, formatCounts, total, formatMs, formatRatio, httpLoad, LoadOptions, LoadResult, progress, Resources, Row, summarize } from './support';
 
 export const name = 'cache';
 export const title = 'Cached GET /reports/:id: throughput against a constant route with the same guard and body, Redis commands per memory hit, Redis hit and miss, stampede';
@@ -160,14 +160,6 @@ async function burst(url: string, n: number, headers: Record<string, string>): P
 }
 
 // ---------------------------------------------------------------- Redis commandstats
-
-/** Calls per command from INFO commandstats (subcommands as e.g. CLIENT|SETNAME). */
-async function commandStats(client: Redis): Promise<Counts> {
-  const text = await client.info('commandstats');
-  const stats: Counts = new Map();
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(match[1].toUpperCase(), Number(match[2]));
-  return stats;
-}
 
 /**
  * Commands the server ran while `action` ran. The first INFO is counted in the second snapshot (Redis counts a

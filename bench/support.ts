@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Redis } from 'ioredis';
 
 export type Cell = string | number;
 export type Row = Record<string, Cell>;
@@ -253,4 +254,12 @@ export function total(counts: ReadonlyMap<string, number>): number {
   let sum = 0;
   for (const n of counts.values()) sum += n;
   return sum;
+}
+
+/** Calls per command from INFO commandstats (subcommands as e.g. CLIENT|SETNAME). */
+export async function commandStats(client: Redis): Promise<Counts> {
+  const text = await client.info('commandstats');
+  const stats: Counts = new Map();
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(match[1].toUpperCase(), Number(match[2]));
+  return stats;
 }
