@@ -60,7 +60,7 @@ const FAMILIES: Array<[string, RegExp]> = [
   ['job hashes', new RegExp(`^${PREFIX}:jobs:[^:]+$`)],
   ['job locks', new RegExp(`^${PREFIX}:jobs:[^:]+:lock$`)],
   ['report cache', new RegExp(`^${PREFIX}:cache:v1:t:[^:]+:report:`)],
-  ['cache tags', new RegExp(`^${PREFIX}:cache-tag:`)],
+  ['cache tags', new RegExp(`^${PREFIX}:cache-tags:`)],
   ['cache locks', new RegExp(`^${PREFIX}:cache-lock:`)],
   ['presence', new RegExp(`^${PREFIX}:presence:`)],
 ];
@@ -74,7 +74,7 @@ async function keyFamilies(redis: RedisServer): Promise<{ keys: Map<string, numb
   for (const key of all) {
     const family = FAMILIES.find(([, pattern]) => pattern.test(key))?.[0] ?? 'other';
     keys.set(family, (keys.get(family) ?? 0) + 1);
-    if (family === 'cache tags') tagMembers += Number(await redis.command('SCARD', key));
+    if (family === 'cache tags') tagMembers += Number(await redis.command('ZCARD', key));
   }
   return { keys, tagMembers };
 }
@@ -174,6 +174,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
   const presenceBound = 1 + 2 * INSTANCES + 2 * TENANTS;
   const keyBound = BULLMQ_FIXED_KEYS + KEEP_COMPLETED + KEEP_FAILED + IN_FLIGHT_JOBS * 2 + reportCacheBound + TENANTS + presenceBound;
   const maxKeys = Math.max(...samples.map((s) => s.dbsize));
+  const maxTagMembers = Math.max(...samples.map((s) => s.tagMembers));
   const clientsAtWarmup = steady[0]?.clients ?? Number.NaN;
   const maxClients = Math.max(...steady.map((s) => s.clients));
   const grownBy = newNames(steady[0]?.clientNames ?? [], steady.find((s) => s.clients === maxClients)?.clientNames ?? []);
@@ -199,6 +200,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
   const checks: Check[] = [
     ...growth.map((g, i) => ({ label: `app${i + 1} RSS after warm-up: median of the last quarter ${(g * 100).toFixed(1)}% over the first quarter (limit ${MEMORY_GROWTH_LIMIT * 100}%)`, ok: g < MEMORY_GROWTH_LIMIT })),
     { label: `Redis keys at most ${maxKeys}, within the retention bound ${keyBound} (see notes)`, ok: maxKeys <= keyBound },
+    { label: `cache tag indexes: at most ${maxTagMembers} keys, within the ${reportCacheBound} cached reports the retention allows`, ok: maxTagMembers <= reportCacheBound },
     { label: `Redis connections after warm-up: ${clientsAtWarmup} at first, at most ${maxClients} (no growth)${grownBy.length > 0 ? `; new: ${grownBy.join(', ')}` : ''}`, ok: maxClients <= clientsAtWarmup },
     { label: `${records.length} requests: ${unanswered} unanswered within ${DEADLINE_MS} ms, ${serverErrors} 5xx`, ok: unanswered === 0 && serverErrors === 0 },
     { label: `jobs: ${jobs.accepted} accepted, ${jobs.lost} lost, ${jobs.twice} completed twice (${jobs.refused} refused with 503)`, ok: jobs.lost === 0 && jobs.twice === 0 && jobs.refused === 0 },
