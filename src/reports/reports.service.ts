@@ -85,7 +85,7 @@ export class ReportsService implements OnModuleInit {
     if (view.status === 'completed') return this.remember(principal.tenantId, view);
     if (view.status !== 'failed') return { view };
     // The same data failed before: posting it again is the way to ask for another try.
-    await job.retry('failed');
+    await this.producer.retry(job);
     return { view: { id, status: 'queued' } };
   }
 
@@ -139,7 +139,7 @@ export class ReportsService implements OnModuleInit {
 
   private async view(job: Job<ReportJobData>): Promise<ReportView> {
     const id = String(job.id);
-    const state = await job.getState();
+    const state = await this.producer.getState(job);
     if (state === 'completed') {
       // The job may have completed after it was read: then only a fresh read has its result.
       const result = (job.returnvalue ?? (await this.producer.getJob(id))?.returnvalue) as SalesSummary | undefined;
