@@ -117,6 +117,13 @@ function unanswered(records: readonly RequestRecord[]): RequestRecord[] {
   return records.filter((record) => record.outcome === 'timeout' || record.outcome === 'error' || record.outcome === 'no-target');
 }
 
+/** Everything answered in time during the fault, then /health and presence back within their bounds. */
+function expectWithstood(result: FaultResult): void {
+  expectAnsweredInTime(result.fault);
+  expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
+  expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+}
+
 function expectAnsweredInTime(fault: string): void {
   const records = workload.recorder.inPhase(fault);
   expect(records.length).toBeGreaterThan(50);
@@ -178,18 +185,14 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
     const result = await underFault('redis SIGTERM restart', async () => {
       await Promise.all([redis.restart('SIGTERM', REDIS_DOWN_MS), churn()]);
     });
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 90_000);
 
   it('Redis SIGKILLed (down 2 s)', async () => {
     const result = await underFault('redis SIGKILL restart', async () => {
       await Promise.all([redis.restart('SIGKILL', REDIS_DOWN_MS), churn()]);
     });
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 90_000);
 
   it('Redis frozen with SIGSTOP for 10 s: nothing hangs', async () => {
@@ -198,9 +201,7 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
       await Promise.all([delay(FREEZE_MS), churn()]);
       redis.resume();
     });
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 90_000);
 
   it('100 ms added to every Redis round trip for 10 s', async () => {
@@ -209,9 +210,7 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
       await Promise.all([delay(LATENCY_HOLD_MS), churn()]);
       proxy.latencyMs = 0;
     });
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 90_000);
 
   it('every Redis connection dropped at once', async () => {
@@ -222,9 +221,7 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
     });
     // 3 roles per instance, plus the worker's blocking connection.
     expect(cut).toBeGreaterThanOrEqual(INSTANCES * 4);
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 90_000);
 
   it('an app instance SIGKILLed (and replaced)', async () => {
@@ -237,18 +234,14 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
       while (Number(await redis.command('LLEN', 'pharmacare:jobs:active')) < INSTANCES * 2 && Date.now() < busyBy) await delay(5);
       await Promise.all([cluster.killAndReplace(0), churn(), burst]);
     });
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 90_000);
 
   it('a rolling restart of every instance (SIGTERM, one at a time)', async () => {
     const result = await underFault('rolling restart', async () => {
       await Promise.all([cluster.rollingRestart(), churn()]);
     });
-    expectAnsweredInTime(result.fault);
-    expect(result.healthOkMs).toBeLessThan(HEALTH_BOUND_MS);
-    expect(result.presenceMs).toBeLessThan(PRESENCE_BOUND_MS);
+    expectWithstood(result);
   }, 120_000);
 
   it('every accepted job completed, none twice', async () => {
