@@ -3,3 +3,4 @@ export * as health from './health.bench';
 export * as queue from './queue.bench';
 export * as cache from './cache.bench';
 export * as presence from './presence.bench';
+export * as soak from './soak.bench';

@@ -166,6 +166,16 @@ describe('tag invalidation', () => {
     await until(() => b.cache.get(inventory), (hit) => hit === undefined, 5_000, 20);
     expect((await b.cache.get(other))?.value).toBe(3.5);
   });
+
+  // Found by the soak: a tenant posting reports faster than they expire kept every report key it ever had in
+  // its tag set (4,002 members for 399 live entries after 10 minutes), since each write extended the set's TTL.
+  it('keeps in a tag index only the keys whose entries have not expired', async () => {
+    const { cache } = await instance();
+    for (let i = 0; i < 3; i++) await cache.set(tenantKey('t1', 'short', String(i)), i, { ttlMs: 50, tags: ['tenant:t1:busy'] });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await cache.set(tenantKey('t1', 'long'), 'kept', { ttlMs: 60_000, tags: ['tenant:t1:busy'] });
+    expect(await redis.command('ZRANGE', 'pharmacare:cache-tags:tenant:t1:busy', '0', '-1')).toBe(tenantKey('t1', 'long'));
+  });
 });
 
 describe('fail-open', () => {

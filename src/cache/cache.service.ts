@@ -119,9 +119,13 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
       await this.tiers.redis.set(key, value, options.ttlMs);
       if (options.tags?.length) {
         const pipeline = this.redis.pipeline();
+        const now = Date.now();
         for (const tag of options.tags) {
-          pipeline.sadd(this.tagKey(tag), key);
-          // The tag set lives as long as its longest entry, so tag sets never outgrow the cache.
+          // Scored by when the entry expires, so each write drops the keys whose entries are gone: a tag that
+          // keeps getting entries (a busy tenant's reports) would otherwise keep every key it ever had.
+          pipeline.zadd(this.tagKey(tag), now + options.ttlMs, key);
+          pipeline.zremrangebyscore(this.tagKey(tag), '-inf', now);
+          // The index lives as long as its longest entry, so an idle tag's index goes too.
           pipeline.pexpire(this.tagKey(tag), options.ttlMs, 'GT');
           pipeline.pexpire(this.tagKey(tag), options.ttlMs, 'NX');
         }
@@ -156,7 +160,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     this.dropLocally(tags, []);
     await this.tryRedis(async () => {
-      const keys = [...new Set((await Promise.all(tags.map((tag) => this.redis.smembers(this.tagKey(tag))))).flat())];
+      const keys = [...new Set((await Promise.all(tags.map((tag) => this.redis.zrange(this.tagKey(tag), '0', '-1')))).flat())];
       if (keys.length > 0) await this.tiers.redis.deleteMany(keys);
       await this.redis.unlink(...tags.map((tag) => this.tagKey(tag)));
       await this.redis.publish(this.channel, JSON.stringify({ tags, keys }));
@@ -233,8 +237,9 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     this.logger.warn(`not caching ${key}: ${Math.round(size / 1024)} KiB is over CACHE_MAX_VALUE_KB (${this.config.cache.maxValueBytes / 1024})`);
   }
 
+  /** A sorted set (key -> expiry). Named apart from the earlier plain sets (`cache-tag:`), which expire on their own. */
   private tagKey(tag: string): string {
-    return `${this.prefix}:cache-tag:${tag}`;
+    return `${this.prefix}:cache-tags:${tag}`;
   }
 
   private rememberLocally(tag: string, key: string): void {

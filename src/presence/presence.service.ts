@@ -43,6 +43,12 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeatRunning?: Promise<void>;
   private redisFailing = false;
+  /**
+   * A presence command failed (timed out, connection dropped): it may still have run in Redis with its reply
+   * lost, e.g. a heartbeat queued behind a frozen Redis that re-registered this instance after another one
+   * reaped it, swallowing the `registered` signal. Redis's state is then unknown, so the next heartbeat resyncs.
+   */
+  private outcomeUnknown = false;
   private draining?: Promise<void>;
   private readonly onSigterm = () => void this.drain();
   private readonly onRedisReady = () => void this.heartbeat();
@@ -190,13 +196,15 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * The instances set did not list this instance: it is new, or another instance reaped it (its lease ran out
-   * during a stall or an outage) and released its users. Acquiring is idempotent, so acquire everyone again.
+   * Redis may not hold what this instance believes: the instances set did not list it (it is new, or another
+   * instance reaped it after its lease ran out during a stall or an outage), or a command's outcome is unknown.
+   * Acquire and release are both idempotent, so each user gets the one that matches what it wants, whatever
+   * this instance thought Redis held.
    */
   private resyncAllExcept(except?: LocalUser): void {
     for (const user of this.users.values()) {
       if (user === except) continue;
-      user.held = false;
+      user.held = !this.wanted(user);
       void this.sync(user);
     }
   }
@@ -230,7 +238,8 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     this.redisRecovered();
     const [registered, ...released] = reply as [number, ...string[]];
     this.emitReleased(released, Date.now());
-    if (registered === 1) {
+    if (registered === 1 || this.outcomeUnknown) {
+      this.outcomeUnknown = false;
       this.resyncAllExcept();
     } else {
       // Users whose acquire or release failed while Redis was unreachable.
@@ -289,6 +298,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private redisFailed(error: unknown): void {
+    this.outcomeUnknown = true;
     if (this.redisFailing) return;
     this.redisFailing = true;
     this.logger.warn(`presence is out of sync with Redis (${describe(error)}); retrying every heartbeat`);

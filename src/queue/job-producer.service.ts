@@ -45,6 +45,16 @@ export class JobProducer {
     return this.whileRedisIsUp('read a job', () => this.queue.getJob(jobId));
   }
 
+  /** The job's state, failing fast like getJob: a timed-out read is "Redis unavailable" (503), not a bug (500). */
+  getState(job: Job): ReturnType<Job['getState']> {
+    return this.whileRedisIsUp('read a job state', () => job.getState());
+  }
+
+  /** Moves a failed job back to waiting, failing fast like add. */
+  retry(job: Job): Promise<void> {
+    return this.whileRedisIsUp('retry a job', () => job.retry('failed'));
+  }
+
   private async whileRedisIsUp<T>(what: string, operation: () => Promise<T>): Promise<T> {
     if (this.connections.status('command').state !== 'ready') {
       throw new QueueUnavailableError(`Cannot ${what}: Redis is unreachable. Nothing was stored; try again shortly.`);

@@ -4,7 +4,8 @@ import type { Principal } from '../auth';
 import { CacheService, tenantKey, tenantTag } from '../cache';
 import { AppConfig } from '../config';
 import { UserNotifier } from '../presence';
-import { JobHandlers, JobProducer } from '../queue';
+import { withDeadline } from '../common/with-deadline';
+import { JobHandlers, JobProducer, QueueUnavailableError } from '../queue';
 import { reportId } from './report-id';
 import type { ReportRequest, ReportType } from './report-request';
 import { computeSalesSummary, SalesSummary } from './sales-summary';
@@ -35,6 +36,20 @@ export interface ReportAnswer {
 
 const REPORT_ID = /^rpt_[0-9a-f]{32}$/;
 
+/**
+ * The longest a request may spend on Redis in all. Each call has its own limit (REDIS_COMMAND_TIMEOUT_MS, the
+ * producer's 1.5 s), but they add up: with Redis frozen, a POST spent 1 s on the cache lookup and 1.5 s more on
+ * the enqueue. Past this the answer is 503 with Retry-After; report ids are deterministic, so trying again is
+ * safe even if the job was stored after all.
+ */
+export const ANSWER_WITHIN_MS = 1_500;
+
+function answerInTime<T>(work: Promise<T>, what: string): Promise<T> {
+  return withDeadline(work, ANSWER_WITHIN_MS, () => {
+    throw new QueueUnavailableError(`Cannot ${what}: Redis did not answer within ${ANSWER_WITHIN_MS} ms. Trying again is safe.`);
+  });
+}
+
 @Injectable()
 export class ReportsService implements OnModuleInit {
   private readonly logger = new Logger('Reports');
@@ -54,7 +69,11 @@ export class ReportsService implements OnModuleInit {
   }
 
   /** Enqueues the report, or returns the one already computed for the same tenant and data. */
-  async submit(principal: Principal, request: ReportRequest): Promise<ReportAnswer> {
+  submit(principal: Principal, request: ReportRequest): Promise<ReportAnswer> {
+    return answerInTime(this.submitNow(principal, request), 'enqueue the report');
+  }
+
+  private async submitNow(principal: Principal, request: ReportRequest): Promise<ReportAnswer> {
     const id = reportId(principal.tenantId, request);
     const cached = await this.cachedResult(principal.tenantId, id);
     if (cached) return cached;
@@ -66,7 +85,7 @@ export class ReportsService implements OnModuleInit {
     if (view.status === 'completed') return this.remember(principal.tenantId, view);
     if (view.status !== 'failed') return { view };
     // The same data failed before: posting it again is the way to ask for another try.
-    await job.retry('failed');
+    await this.producer.retry(job);
     return { view: { id, status: 'queued' } };
   }
 
@@ -75,8 +94,12 @@ export class ReportsService implements OnModuleInit {
    * A completed report is answered from the cache, so it keeps answering (memory tier) while Redis is down;
    * concurrent requests for one that is not cached yet share a single job lookup.
    */
-  async get(principal: Principal, id: string): Promise<ReportAnswer> {
-    if (!REPORT_ID.test(id)) throw new NotFoundException(`No report ${id}`);
+  get(principal: Principal, id: string): Promise<ReportAnswer> {
+    if (!REPORT_ID.test(id)) return Promise.reject(new NotFoundException(`No report ${id}`));
+    return answerInTime(this.getNow(principal, id), 'read the report');
+  }
+
+  private async getNow(principal: Principal, id: string): Promise<ReportAnswer> {
     const { value: view, source } = await this.cache.getOrSet<ReportView>(this.cacheKey(principal.tenantId, id), () => this.lookUp(principal, id), {
       ...this.cacheOptions(principal.tenantId),
       shouldCache: (candidate) => candidate.status === 'completed',
@@ -116,7 +139,7 @@ export class ReportsService implements OnModuleInit {
 
   private async view(job: Job<ReportJobData>): Promise<ReportView> {
     const id = String(job.id);
-    const state = await job.getState();
+    const state = await this.producer.getState(job);
     if (state === 'completed') {
       // The job may have completed after it was read: then only a fresh read has its result.
       const result = (job.returnvalue ?? (await this.producer.getJob(id))?.returnvalue) as SalesSummary | undefined;

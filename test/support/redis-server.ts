@@ -212,10 +212,14 @@ export class RedisServer {
     this.signal('SIGCONT');
   }
 
-  /** Stops and starts again on the same port; a durable server comes back with its data. */
-  async restart(): Promise<void> {
+  /**
+   * Stops (SIGTERM, or SIGKILL: no shutdown, only what the AOF already holds survives) and starts again on
+   * the same port after `downMs`; a durable server comes back with its data.
+   */
+  async restart(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM', downMs = 0): Promise<void> {
     const dir = this.running?.dir;
-    await this.terminate('SIGTERM', this.options.durable === true);
+    await this.terminate(signal, this.options.durable === true);
+    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
     await this.launch(this.options.durable ? dir : undefined);
   }
 

@@ -4,8 +4,8 @@ import { until } from './until';
 
 export const JWT_SECRET = 'e2e-secret-for-reports-and-queues-0123456789';
 
-export function tokenFor(userId: string, tenantId: string): string {
-  return jwt.sign({ sub: userId, tenant: tenantId }, JWT_SECRET, { algorithm: 'HS256', expiresIn: '10m' });
+export function tokenFor(userId: string, tenantId: string, expiresIn: `${number}m` = '10m'): string {
+  return jwt.sign({ sub: userId, tenant: tenantId }, JWT_SECRET, { algorithm: 'HS256', expiresIn });
 }
 
 export interface Sale {
