@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '../config';
-import { createLogging } from './app-logging';
+import { createLogging, requestLogLevel } from './app-logging';
 
 const REDIS_PASSWORD = 'unit-Redis-pa55word';
 const JWT_SECRET = 'unit-jwt-secret-0123456789abcdefghijkl';
@@ -46,5 +46,16 @@ describe('createLogging in production', () => {
     expect(last).not.toContain(JWT_SECRET);
     expect(last).not.toContain(METRICS_TOKEN);
     expect(JSON.parse(last)).toMatchObject({ level: 'error', msg: 'connect to redis://default:[Redacted]@127.0.0.1:6390 failed', stack: expect.stringContaining('secrets were [Redacted] and [Redacted]') });
+  });
+});
+
+describe('requestLogLevel', () => {
+  it('logs probes at debug, a deliberate 503 at warn, other 5xx at error, 4xx at warn, the rest at info', () => {
+    expect(requestLogLevel('/health', 503)).toBe('debug');
+    expect(requestLogLevel('/metrics', 200)).toBe('debug');
+    expect(requestLogLevel('/reports', 503, new Error('failed with status code 503'))).toBe('warn');
+    expect(requestLogLevel('/reports', 500, new Error('failed with status code 500'))).toBe('error');
+    expect(requestLogLevel('/reports', 404)).toBe('warn');
+    expect(requestLogLevel('/reports', 202)).toBe('info');
   });
 });

@@ -72,14 +72,24 @@ function httpLogOptions(logger: PinoInstance): HttpLogOptions<IncomingMessage, S
     // App lines inside a request carry only the id; the one line per request carries the request itself.
     quietReqLogger: true,
     customProps: () => ({ context: 'HTTP' }),
-    customLogLevel: (request, response, error) => {
-      if (PROBE_PATH.test(path(request))) return 'debug';
-      if (error || response.statusCode >= 500) return 'error';
-      return response.statusCode >= 400 ? 'warn' : 'info';
-    },
+    customLogLevel: (request, response, error) => requestLogLevel(path(request), response.statusCode, error),
     customSuccessMessage: (request, response, ms) => `${request.method} ${path(request)} ${response.statusCode} in ${ms} ms`,
-    customErrorMessage: (request, response, error) => `${request.method} ${path(request)} ${response.statusCode} failed: ${error.message}`,
+    // pino-http turns every 5xx into an error "failed with status code N": say that once, not twice.
+    customErrorMessage: (request, response, error) =>
+      `${request.method} ${path(request)} ${response.statusCode}${error.message.startsWith('failed with status code') ? '' : ` failed: ${error.message}`}`,
   };
+}
+
+/**
+ * Probes at debug (Render's health checks, Prometheus scrapes). A 503 is the app deliberately refusing while
+ * Redis is unreachable (with Retry-After): warn, since the cause is already logged once by the Redis lines, and
+ * an outage must not turn every refused request into an error. Other 5xx are errors.
+ */
+export function requestLogLevel(path: string, statusCode: number, error?: Error): Level {
+  if (PROBE_PATH.test(path)) return 'debug';
+  if (statusCode === 503) return 'warn';
+  if (error || statusCode >= 500) return 'error';
+  return statusCode >= 400 ? 'warn' : 'info';
 }
 
 /** pino-pretty's formatter, or undefined when it is not installed (production installs omit devDependencies). */
