@@ -210,7 +210,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
     `Settings: REPORT_TTL_SECONDS=${REPORT_TTL_SECONDS}, CACHE_MEMORY_TTL_SECONDS=${CACHE_MEMORY_TTL_SECONDS}, PRESENCE_TTL_SECONDS=${PRESENCE_TTL_SECONDS} (retention reached within the ${WARMUP_MS / 1000} s warm-up); duration ${DURATION_MS / 1000} s (SOAK_SECONDS).`,
     `HTTP latency: p50 ${formatMs(latency.p50)} ms, p99 ${formatMs(latency.p99)} ms, max ${formatMs(latency.max)} ms over ${latency.n} requests.`,
     `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED} completed + ${KEEP_FAILED} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (instances set, a lease and a held set per instance, holders and online per tenant).`,
-    'Memory is VmRSS from /proc/<pid>/status (this branch has no /metrics endpoint with heap figures).',
+    'Memory is VmRSS from /proc/<pid>/status: what the operating system holds for the process, heap and buffers together.',
   ];
   return { rows, checks, notes };
 }
