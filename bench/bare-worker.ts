@@ -4,43 +4,25 @@
  * except what the environment sets:
  *   REDIS_URL         redis://127.0.0.1:PORT (required; never the shared Redis on 6379)
  *   BARE_CONCURRENCY  worker concurrency (unset: BullMQ's default)
- * It does the app's work for a "report" job (src/reports/reports.service.ts compute()): computeSalesSummary,
- * then job.updateData with the result in place of the sales, and once BullMQ stored it as completed, the
+ * It does the app's work for a "report" job with the app's own function (src/reports/report-job.ts runReportJob:
+ * computeSalesSummary, then job.updateData with the result in place of the sales), and once BullMQ stored it as completed, the
  * app's report:completed notification (one PUBLISH through @socket.io/redis-emitter on a second connection,
  * as UserNotifier does), so both sides do the same work per job and the ratio measures the QueueModule. It prints "bare worker ready" once consuming
  * and exits 0 after SIGTERM (closing the worker, bounded).
  */
 import { Emitter } from '@socket.io/redis-emitter';
-import { Job, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { ReportRequest } from '../src/reports/report-request';
-import { computeSalesSummary, SalesSummary } from '../src/reports/sales-summary';
-
-interface ReportJobData {
-  tenantId: string;
-  userId: string;
-  type: string;
-  request?: ReportRequest;
-  result?: SalesSummary;
-}
+import { ReportJobData, runReportJob } from '../src/reports/report-job';
 
 const CLOSE_TIMEOUT_MS = 5_000;
-
-async function compute(job: Job<ReportJobData>): Promise<SalesSummary> {
-  const { request, result: earlier, ...meta } = job.data;
-  if (earlier) return earlier;
-  if (!request) throw new Error('report job has neither its sales nor a result');
-  const result = computeSalesSummary(request.sales);
-  await job.updateData({ ...meta, result });
-  return result;
-}
 
 async function main(): Promise<void> {
   const url = new URL(process.env.REDIS_URL ?? '');
   if (url.protocol !== 'redis:' || url.port === '' || url.port === '6379') throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
   const concurrency = process.env.BARE_CONCURRENCY ? Number(process.env.BARE_CONCURRENCY) : undefined;
 
-  const worker = new Worker<ReportJobData>('jobs', (job) => compute(job), {
+  const worker = new Worker<ReportJobData>('jobs', (job) => runReportJob(job), {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });

@@ -7,21 +7,13 @@ import { UserNotifier } from '../presence';
 import { withDeadline } from '../common/with-deadline';
 import { JobHandlers, JobProducer, QueueUnavailableError } from '../queue';
 import { reportId } from './report-id';
-import type { ReportRequest, ReportType } from './report-request';
-import { computeSalesSummary, SalesSummary } from './sales-summary';
+import { ReportJobData, runReportJob } from './report-job';
+import type { ReportRequest } from './report-request';
+import type { SalesSummary } from './sales-summary';
 
 export const REPORT_JOB = 'report';
 /** Sent to the author's sockets (room user:<id>, any instance) once their report is completed. */
 export const REPORT_COMPLETED = 'report:completed';
-
-/** What the job carries. `result` is written before completion so a retry after a crash does not recompute. */
-interface ReportJobData {
-  tenantId: string;
-  userId: string;
-  type: ReportType;
-  request?: ReportRequest;
-  result?: SalesSummary;
-}
 
 export type ReportView =
   | { id: string; status: 'queued' | 'active' }
@@ -151,14 +143,10 @@ export class ReportsService implements OnModuleInit {
   }
 
   private async compute(job: Job<ReportJobData>): Promise<SalesSummary> {
-    const { request, result: earlier, ...meta } = job.data;
-    if (earlier) return earlier;
-    if (!request) throw new Error('report job has neither its sales nor a result');
-    const result = computeSalesSummary(request.sales);
-    // Drop the sales (up to megabytes) and keep the result, so retained jobs stay small.
-    await job.updateData({ ...meta, result });
+    const { request, tenantId } = job.data;
+    const result = await runReportJob(job);
     // Debug: one line per job would be thousands of lines an hour in production; failures are logged at error.
-    this.logger.debug(`report ${job.id} computed (${request.sales.length} lines, tenant ${meta.tenantId})`);
+    if (request) this.logger.debug(`report ${job.id} computed (${request.sales.length} lines, tenant ${tenantId})`);
     return result;
   }
 }
