@@ -2,15 +2,15 @@
  * Checks the Redis connection the app would use, one line per check: `npm run doctor` locally,
  * `node dist/doctor.js` in a Render shell. Exit code 1 on any failure, 0 with warnings only.
  */
-import { existsSync } from 'node:fs';
+import { loadDotEnv } from './config';
 import { exitCode, formatReport, runDoctor, secretsIn } from './doctor/index';
 
 /** Every step has its own deadline; this one catches anything that slips through them. */
 const WATCHDOG_MS = 30_000;
 
 async function main(): Promise<void> {
-  // The same environment as src/main.ts: .env is read except in tests.
-  if (process.env.NODE_ENV !== 'test' && existsSync('.env')) process.loadEnvFile('.env');
+  // The same environment as src/main.ts.
+  loadDotEnv();
   setTimeout(() => {
     process.stderr.write(`doctor: no result after ${WATCHDOG_MS / 1000} s, giving up\n`);
     process.exit(2);

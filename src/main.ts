@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
-import { AppConfig, ConfigError, loadConfig, parseRedisUrl } from './config';
+import { AppConfig, ConfigError, loadConfig, loadDotEnv, parseRedisUrl } from './config';
 import { createLogging } from './logging';
 import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from './redis';
 
@@ -11,7 +11,7 @@ import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from '
 const DEV_DIR = join(process.cwd(), '.dev');
 
 async function main(): Promise<void> {
-  if (process.env.NODE_ENV !== 'test' && existsSync('.env')) process.loadEnvFile('.env');
+  loadDotEnv();
 
   let config: AppConfig;
   try {
