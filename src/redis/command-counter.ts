@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 /** Upstash bills every command but these (upstash/docs, "Pricing"). */
 const UNBILLED_COMMANDS: ReadonlySet<string> = new Set(['auth', 'hello', 'select', 'command', 'config', 'info', 'ping', 'reset', 'quit']);
@@ -15,45 +15,58 @@ export class CommandCounter {
   private readonly own = new Map<string, number>();
   private readonly duplicates = new Map<string, number>();
 
-  /**
-   * Counts every command `client` writes to its socket, and those of every client later made with
-   * `client.duplicate()` (BullMQ's blocking connection: duplicates inherit no instance patch otherwise).
-   */
-  attach(client: Redis): void {
-    countWrites(client, this.own);
-    const duplicate = client.duplicate.bind(client);
-    client.duplicate = ((override?: Parameters<Redis['duplicate']>[0]) => {
-      const copy = duplicate(override);
-      countWrites(copy, this.duplicates);
-      return copy;
-    }) as Redis['duplicate'];
+  /** A client that counts every command it writes here, and those of every client later made with `duplicate()` (BullMQ's blocking connection) apart. */
+  createClient(options: RedisOptions): Redis {
+    return new CountingRedis({ ...options, replyMapping: 'legacy' }, this.own, this.duplicates);
   }
 
   /** By lower-case command name. */
   counts(): ReadonlyMap<string, number> {
-    return this.own;
+    return byLowerCase(this.own);
   }
 
   duplicateCounts(): ReadonlyMap<string, number> {
-    return this.duplicates;
+    return byLowerCase(this.duplicates);
   }
 }
 
+/** ioredis's default reply mapping, spelled out: the one our code and BullMQ are written for. */
+type LegacyRedisOptions = RedisOptions & { replyMapping: 'legacy' };
+
+function byLowerCase(counts: ReadonlyMap<string, number>): ReadonlyMap<string, number> {
+  const folded = new Map<string, number>();
+  for (const [name, count] of counts) folded.set(name.toLowerCase(), (folded.get(name.toLowerCase()) ?? 0) + count);
+  return folded;
+}
+
 /**
- * ioredis has no per-command event, so its sendCommand is wrapped. A command can pass through sendCommand
- * more than once (queued while offline, then flushed; resent after a reconnect): it is counted each time it is
- * actually written, which is when it joins the queue of commands awaiting a reply. Pipelined and MULTI commands
- * pass through one by one; a Lua script is its one EVALSHA (or EVAL), as Upstash bills it.
+ * ioredis has no per-command event, so sendCommand is overridden. A subclass rather than a patched instance:
+ * every client in the process keeps one shape and one sendCommand, which keeps ioredis's hot paths optimized
+ * (per-instance patches cost BullMQ throughput). A command can pass through sendCommand more than once (queued
+ * while offline, then flushed; resent after a reconnect): it is counted each time it is actually written, which
+ * is when it joins the queue of commands awaiting a reply. Pipelined and MULTI commands pass through one by one;
+ * a Lua script is its one EVALSHA (or EVAL), as Upstash bills it.
  */
-function countWrites(client: Redis, counts: Map<string, number>): void {
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = (command, stream) => {
-    const queued = client.commandQueue.length;
-    const result = send(command, stream);
-    if (client.commandQueue.length > queued) {
-      const name = command.name.toLowerCase();
-      counts.set(name, (counts.get(name) ?? 0) + 1);
+class CountingRedis extends Redis {
+  constructor(
+    options: LegacyRedisOptions,
+    private readonly written: Map<string, number>,
+    private readonly duplicatesWritten: Map<string, number>,
+  ) {
+    super(options);
+  }
+
+  override sendCommand(...args: Parameters<Redis['sendCommand']>): ReturnType<Redis['sendCommand']> {
+    const queued = this.commandQueue.length;
+    const result = super.sendCommand(...args);
+    if (this.commandQueue.length > queued) {
+      const name = args[0].name;
+      this.written.set(name, (this.written.get(name) ?? 0) + 1);
     }
     return result;
-  };
+  }
+
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    return new CountingRedis({ ...this.options, ...override, replyMapping: 'legacy' }, this.duplicatesWritten, this.duplicatesWritten);
+  }
 }

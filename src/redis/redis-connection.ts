@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint } from '../config';
 import { CommandCounter } from './command-counter';
@@ -60,8 +60,7 @@ export class RedisConnection {
     this.createdAt = now();
     this.downSince = this.createdAt;
     const retry = (attempt: number) => reconnectDelay(attempt, this.lastError !== undefined && SLOW_RETRY_KINDS.has(this.lastError.kind));
-    this.client = new Redis(buildRedisOptions(role, endpoint, config, retry));
-    this.commands.attach(this.client);
+    this.client = this.commands.createClient(buildRedisOptions(role, endpoint, config, retry));
     this.logger.log(`connecting to ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
     this.client.on('ready', () => this.onReady());
     this.client.on('error', (error: Error) => this.onError(error));
