@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Emitter } from '@socket.io/redis-emitter';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { withHandledRejections } from './handled-rejections';
+import { publisherWithHandledRejections } from './handled-rejections';
 import { adapterKey, PRESENCE_NAMESPACE, userRoom } from './presence.constants';
 
 /**
@@ -15,7 +15,7 @@ export class UserNotifier {
   private readonly emitter: Emitter;
 
   constructor(connections: RedisConnections, config: AppConfig) {
-    const client = withHandledRejections(connections.client('command'), new Logger('UserNotifier'));
+    const client = publisherWithHandledRejections(connections.client('command'), new Logger('UserNotifier'));
     this.emitter = new Emitter(client, { key: adapterKey(config.redis.keyPrefix) });
   }
 
