@@ -12,7 +12,7 @@ import type { ReportRequest, SaleLine } from '../src/reports/report-request';
 import { computeSalesSummary } from '../src/reports/sales-summary';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
-import { BenchResult, Check, commandStats, Counts, formatCounts, formatMs, formatRatio, progress, Resources, Row, summarize } from './support';
+import { BenchResult, Check, commandStats, Counts, formatCounts, formatMs, formatRatio, processCpuMs, progress, Resources, Row, summarize } from './support';
 
 export const name = 'queue';
 export const title = 'BullMQ: idle Redis commands per day, job pickup after idle, throughput (ours vs bare BullMQ defaults)';
@@ -192,6 +192,11 @@ class Child {
   static spawn(label: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Child {
     const [file, argv] = withDeathSignal(command, args);
     return new Child(label, spawn(file, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] }), onLine);
+  }
+
+  /** setpriv execs the command, so this is the command's own pid. */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   get output(): string {
@@ -572,6 +577,25 @@ interface ThroughputRun {
   jobsPerSecond: number;
   /** What the worker ran on Redis (INFO commandstats from its start to the last job), without NOT_JOB_WORK. */
   commands: Counts;
+  /** The worker process's CPU time per job over the middle of the run (see steadyCpuPerJobUs); undefined without /proc. */
+  cpuPerJobUs?: number;
+}
+
+/** Jobs done (completed + failed) and the worker's CPU time so far, sampled while the run goes. */
+interface CpuSample {
+  readonly done: number;
+  readonly cpuMs?: number;
+}
+
+/**
+ * CPU per job from the sample where 20% of the jobs were done to the one where 80% were: past the JIT warm-up
+ * of the first second and before the tail, so it shows what each job costs once the process is warm.
+ */
+function steadyCpuPerJobUs(samples: readonly CpuSample[], jobs: number): number | undefined {
+  const from = samples.find((sample) => sample.done >= jobs * 0.2);
+  const to = samples.find((sample) => sample.done >= jobs * 0.8);
+  if (from?.cpuMs === undefined || to?.cpuMs === undefined || to.done <= from.done) return undefined;
+  return ((to.cpuMs - from.cpuMs) * 1000) / (to.done - from.done);
 }
 
 /** Commands of connection setup and of the bench's own reader, which differ between the two processes by design. */
@@ -599,17 +623,22 @@ async function throughputRun(kind: 'ours' | 'bare', jobs: ReturnType<typeof thro
     progress(`throughput ${round}/${THROUGHPUT_REPEATS}, ${kind}: ${waiting} jobs waiting; starting the worker (concurrency ${THROUGHPUT_CONCURRENCY})`);
 
     await reader.config('RESETSTAT');
+    let workerPid: number | undefined;
     if (kind === 'ours') {
       const app = await AppProcess.start({ REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64'), APP_ROLE: 'worker', QUEUE_CONCURRENCY: String(THROUGHPUT_CONCURRENCY) });
       resources.add(app, 'app (throughput worker)', (a) => a.stop());
+      workerPid = app.pid;
     } else {
       const worker = resources.add(startBareWorker(redis, THROUGHPUT_CONCURRENCY), 'bare worker (throughput)', (w) => w.stop());
       await worker.waitForLine(/bare worker ready/, LINE_TIMEOUT_MS);
+      workerPid = worker.pid;
     }
 
+    const cpuSamples: CpuSample[] = [];
     const finished = await pollUntil(
       async () => {
         const [completed, failed] = await Promise.all([reader.zcard(`${prefix}:${JOBS_QUEUE}:completed`), reader.zcard(`${prefix}:${JOBS_QUEUE}:failed`)]);
+        cpuSamples.push({ done: completed + failed, cpuMs: processCpuMs(workerPid) });
         return completed + failed >= jobs.length ? { completed, failed } : undefined;
       },
       200,
@@ -631,9 +660,10 @@ async function throughputRun(kind: 'ours' | 'bare', jobs: ReturnType<typeof thro
     const completed = finished?.completed ?? (await reader.zcard(`${prefix}:${JOBS_QUEUE}:completed`));
     const failed = finished?.failed ?? (await reader.zcard(`${prefix}:${JOBS_QUEUE}:failed`));
     const elapsedMs = last - first;
-    const run: ThroughputRun = { completed, failed, elapsedMs, jobsPerSecond: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : Number.NaN, commands };
+    const cpuPerJobUs = steadyCpuPerJobUs(cpuSamples, jobs.length);
+    const run: ThroughputRun = { completed, failed, elapsedMs, jobsPerSecond: elapsedMs > 0 ? (completed / elapsedMs) * 1000 : Number.NaN, commands, cpuPerJobUs };
     progress(
-      `throughput ${round}/${THROUGHPUT_REPEATS}, ${kind}: ${completed} completed, ${failed} failed${finished ? '' : ` (time limit of ${THROUGHPUT_TIMEOUT_MS / 1000} s hit)`} in ${formatMs(elapsedMs)} ms: ${run.jobsPerSecond.toFixed(0)} jobs/s`,
+      `throughput ${round}/${THROUGHPUT_REPEATS}, ${kind}: ${completed} completed, ${failed} failed${finished ? '' : ` (time limit of ${THROUGHPUT_TIMEOUT_MS / 1000} s hit)`} in ${formatMs(elapsedMs)} ms: ${run.jobsPerSecond.toFixed(0)} jobs/s, worker CPU ${cpuPerJobUs === undefined ? '–' : cpuPerJobUs.toFixed(0)} µs/job`,
     );
     return run;
   } finally {
@@ -669,10 +699,12 @@ async function throughput(): Promise<{ rows: Row[]; checks: Check[]; notes: stri
   // Same Redis work per job on both sides means the ratio measures the process around BullMQ, not extra commands.
   const sameCommands = sameWork(runs.ours[0].commands, runs.bare[0].commands);
   const perJob = [...runs.bare[0].commands.values()].reduce((sum, n) => sum + n, 0) / THROUGHPUT_JOBS;
+  const cpuRows = cpuPerJobRows(runs);
   return {
     rows: [
       { case: 'throughput', setup: `bare BullMQ Worker (concurrency ${THROUGHPUT_CONCURRENCY}, own process)`, measure, value: b.jobsPerSecond.toFixed(0), baseline: '(baseline)', '×': formatRatio(b.jobsPerSecond, b.jobsPerSecond), detail: `runs: ${each(runs.bare)}` },
       { case: 'throughput', setup: `ours: APP_ROLE=worker (QUEUE_CONCURRENCY=${THROUGHPUT_CONCURRENCY})`, measure, value: o.jobsPerSecond.toFixed(0), baseline: 'bare BullMQ', '×': formatRatio(o.jobsPerSecond, b.jobsPerSecond), detail: `runs: ${each(runs.ours)}` },
+      ...cpuRows,
     ],
     checks: [
       { label: `throughput: ours ≥ ${THROUGHPUT_RATIO_LIMIT} × bare BullMQ (${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'}×: ${o.jobsPerSecond.toFixed(0)} vs ${b.jobsPerSecond.toFixed(0)} jobs/s)`, ok: Number.isFinite(ratio) && ratio >= THROUGHPUT_RATIO_LIMIT },
@@ -683,6 +715,23 @@ async function throughput(): Promise<{ rows: Row[]; checks: Check[]; notes: stri
       ? []
       : [`Commands differ. Ours: ${formatCounts(runs.ours[0].commands)}. Bare: ${formatCounts(runs.bare[0].commands)}.`],
   };
+}
+
+/**
+ * The worker's CPU per job, least of the runs: on a shared machine a run can be slowed for seconds at a time,
+ * and the least is the closest to what a job costs. Says where a throughput gap comes from.
+ */
+function cpuPerJobRows(runs: Record<'ours' | 'bare', ThroughputRun[]>): Row[] {
+  const least = (list: ThroughputRun[]) => Math.min(...list.map((run) => run.cpuPerJobUs ?? Number.POSITIVE_INFINITY));
+  const o = least(runs.ours);
+  const b = least(runs.bare);
+  if (!Number.isFinite(o) || !Number.isFinite(b)) return [];
+  const measure = `worker CPU µs/job (jobs 20%–80%), least of ${THROUGHPUT_REPEATS}`;
+  const each = (list: ThroughputRun[]) => list.map((run) => (run.cpuPerJobUs === undefined ? '–' : run.cpuPerJobUs.toFixed(0))).join(', ');
+  return [
+    { case: 'throughput', setup: 'bare BullMQ Worker', measure, value: b.toFixed(0), baseline: '(baseline)', '×': formatRatio(b, b), detail: `runs: ${each(runs.bare)}` },
+    { case: 'throughput', setup: 'ours: APP_ROLE=worker', measure, value: o.toFixed(0), baseline: 'bare BullMQ', '×': formatRatio(o, b), detail: `runs: ${each(runs.ours)}` },
+  ];
 }
 
 // ---------------------------------------------------------------- the suite
@@ -723,7 +772,7 @@ export async function run(): Promise<BenchResult> {
       `Billable = every command except ${[...UNBILLED].join(', ')} (Upstash). EVALSHA is labelled by the last part of its first key, which tells BullMQ's scripts apart ("EVALSHA stalled" is the stalled-job check moveStalledJobsToWait, "EVALSHA wait" is moveToActive after each block). In production Render's health check adds PINGs to /health, which are not billed.`,
       `Ours is a whole idle deployment: one APP_ROLE=web and one APP_ROLE=worker process with the default queue settings (QUEUE_DRAIN_DELAY_SECONDS=${OURS.drainDelaySeconds}, QUEUE_STALLED_INTERVAL_SECONDS=${OURS.stalledIntervalSeconds}). Bare BullMQ is \`bench/bare-worker.ts\` (a Worker with BullMQ 6.7's defaults, its own process) plus a Queue in the bench process; the FIELD-NOTES formula is 2·86400/drainDelay + 86400/stalledInterval per worker per day.`,
       `Pickup: ${PICKUP_JOBS} reports of ${PICKUP_LINES} lines, one at a time; ours through POST /reports, polling GET /reports/:id every ${POLL_MS} ms until completed; bare through Queue.add with the app's job options, polling the job hash. Latency is processedOn − timestamp of the job hash (ms, both set on this machine's clock). The first ours job comes after the whole idle window; between jobs there is a ${PICKUP_PAUSE_MS} ms pause so the worker is back in its blocking wait.`,
-      `Throughput: ${THROUGHPUT_JOBS} jobs of ${THROUGHPUT_LINES} lines, the app's job data and options (but completed jobs are all kept, to read their times), added with Queue.addBulk to a fresh redis-server before the worker starts; from the first processedOn to the last finishedOn. Ours is the built app with APP_ROLE=worker and QUEUE_CONCURRENCY=${THROUGHPUT_CONCURRENCY} (its per-job line is at debug, not printed); bare is bench/bare-worker.ts with concurrency ${THROUGHPUT_CONCURRENCY}, doing the report job's work without Nest: computeSalesSummary, job.updateData, and after completion the report:completed PUBLISH through @socket.io/redis-emitter, as ours does (anything more ours does per job counts against it). Runs alternate ours, bare, ours, bare, never at the same time; the better of ${THROUGHPUT_REPEATS} runs of each is shown, to reduce noise.`,
+      `Throughput: ${THROUGHPUT_JOBS} jobs of ${THROUGHPUT_LINES} lines, the app's job data and options (but completed jobs are all kept, to read their times), added with Queue.addBulk to a fresh redis-server before the worker starts; from the first processedOn to the last finishedOn. Ours is the built app with APP_ROLE=worker and QUEUE_CONCURRENCY=${THROUGHPUT_CONCURRENCY} (its per-job line is at debug, not printed); bare is bench/bare-worker.ts with concurrency ${THROUGHPUT_CONCURRENCY}, doing the report job's work without Nest: computeSalesSummary, job.updateData, and after completion the report:completed PUBLISH through @socket.io/redis-emitter, as ours does (anything more ours does per job counts against it). Runs alternate ours, bare, ours, bare, never at the same time; the better of ${THROUGHPUT_REPEATS} runs of each is shown, to reduce noise. Worker CPU per job is the worker process's user + system time, all threads (/proc/PID/stat), from the poll (every 200 ms) where 20% of the jobs were done to the one where 80% were, divided by the jobs done in between: it leaves out start-up and JIT warm-up and, unlike jobs/s, does not count time the process spent waiting for a core.`,
       ...idle.notes,
       ...pickup.notes,
       ...speed.notes,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 export type Cell = string | number;
@@ -224,6 +224,24 @@ export function nodeStartupMs(timeoutMs = 10_000): Promise<number> {
  * Things to stop when a suite ends, also on error: closed in reverse order of registration,
  * every one attempted even if an earlier one fails.
  */
+/** /proc/PID/stat counts CPU time in USER_HZ ticks, 100 a second on Linux. */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, all threads) a process has used so far, in ms, from /proc/PID/stat (10 ms
+ * resolution); undefined where there is no /proc or the process is gone.
+ */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the parenthesised command name: state is [0], utime [11], stime [12].
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Resources {
   private readonly closers: Array<{ label: string; close: () => Promise<unknown> }> = [];
 
