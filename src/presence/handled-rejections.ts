@@ -48,7 +48,7 @@ export interface Publisher {
 
 /**
  * Only `publish` (all the Socket.io emitter calls), handled the same way. Not a Proxy: a worker publishes once
- * per job, and a Proxy on the shared command client slowed every job.
+ * per job, and the Proxy built a bound function and a wrapper on every property read of the shared command client.
  */
 export function publisherWithHandledRejections(client: Publisher, logger: Warner): Publisher {
   const watch = outageWarning(logger);

@@ -42,7 +42,7 @@ function byLowerCase(counts: ReadonlyMap<string, number>): ReadonlyMap<string, n
 /**
  * ioredis has no per-command event, so sendCommand is overridden. A subclass rather than a patched instance:
  * every client in the process keeps one shape and one sendCommand, which keeps ioredis's hot paths optimized
- * (per-instance patches cost BullMQ throughput). A command can pass through sendCommand more than once (queued
+ * (per-instance patches cost the queue worker CPU on every job). A command can pass through sendCommand more than once (queued
  * while offline, then flushed; resent after a reconnect): it is counted each time it is actually written, which
  * is when it joins the queue of commands awaiting a reply. Pipelined and MULTI commands pass through one by one;
  * a Lua script is its one EVALSHA (or EVAL), as Upstash bills it.
