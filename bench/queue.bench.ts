@@ -12,7 +12,7 @@ import type { ReportRequest, SaleLine } from '../src/reports/report-request';
 import { computeSalesSummary } from '../src/reports/sales-summary';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
-import { BenchResult, Check, commandStats, Counts, formatCounts, formatMs, formatRatio, processCpuMs, progress, Resources, Row, summarize } from './support';
+import { BenchResult, Check, commandStats, Counts, formatCounts, formatMs, formatRatio, processCpuMs, progress, Resources, Row, summarize, total } from './support';
 
 export const name = 'queue';
 export const title = 'BullMQ: idle Redis commands per day, job pickup after idle, throughput (ours vs bare BullMQ defaults)';
@@ -698,7 +698,7 @@ async function throughput(): Promise<{ rows: Row[]; checks: Check[]; notes: stri
   const allDone = [...runs.ours, ...runs.bare].every((run) => run.completed === THROUGHPUT_JOBS && run.failed === 0);
   // Same Redis work per job on both sides means the ratio measures the process around BullMQ, not extra commands.
   const sameCommands = sameWork(runs.ours[0].commands, runs.bare[0].commands);
-  const perJob = [...runs.bare[0].commands.values()].reduce((sum, n) => sum + n, 0) / THROUGHPUT_JOBS;
+  const perJob = total(runs.bare[0].commands) / THROUGHPUT_JOBS;
   const cpuRows = cpuPerJobRows(runs);
   return {
     rows: [

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { JOBS_QUEUE, KEEP_COMPLETED, KEEP_FAILED } from '../src/queue/queue.constants';
 import { Cluster } from '../test/support/cluster';
 import { JobLedger } from '../test/support/job-ledger';
 import type { RequestRecord } from '../test/support/load';
@@ -34,9 +35,6 @@ const CACHE_MEMORY_TTL_SECONDS = 60;
 const PRESENCE_TTL_SECONDS = 15;
 const JOB_INTERVAL_MS = 150;
 const WARM_REPORTS = 10;
-/** src/queue/queue.constants.ts KEEP_COMPLETED.count, KEEP_FAILED.count. */
-const KEEP_COMPLETED = 1_000;
-const KEEP_FAILED = 1_000;
 /** BullMQ's own keys of one queue (id, meta, events, wait, active, completed, failed, stalled-check, marker, ...), rounded up. */
 const BULLMQ_FIXED_KEYS = 20;
 /** Jobs between accepted and completed at any moment, at most (the stream posts one at a time; workers keep up). */
@@ -57,8 +55,8 @@ interface Sample {
 
 /** Key families by pattern: what the retention bounds are about. */
 const FAMILIES: Array<[string, RegExp]> = [
-  ['job hashes', new RegExp(`^${PREFIX}:jobs:[^:]+$`)],
-  ['job locks', new RegExp(`^${PREFIX}:jobs:[^:]+:lock$`)],
+  ['job hashes', new RegExp(`^${PREFIX}:${JOBS_QUEUE}:[^:]+$`)],
+  ['job locks', new RegExp(`^${PREFIX}:${JOBS_QUEUE}:[^:]+:lock$`)],
   ['report cache', new RegExp(`^${PREFIX}:cache:v1:t:[^:]+:report:`)],
   ['cache tags', new RegExp(`^${PREFIX}:cache-tags:`)],
   ['cache locks', new RegExp(`^${PREFIX}:cache-lock:`)],
@@ -116,7 +114,7 @@ export async function run(): Promise<BenchResult> {
       'app processes',
       (started) => started.stop(),
     );
-    const ledger = resources.add(new JobLedger(redis.url(), `${PREFIX}:jobs:events`), 'job ledger', (started) => started.stop());
+    const ledger = resources.add(new JobLedger(redis.url(), `${PREFIX}:${JOBS_QUEUE}:events`), 'job ledger', (started) => started.stop());
     progress(`3 instances up; connecting ${TENANTS * USERS_PER_TENANT} sockets`);
     const workload = resources.add(
       await Workload.start(cluster, {
@@ -172,7 +170,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
 
   const reportCacheBound = Math.ceil((REPORT_TTL_SECONDS * 1000) / JOB_INTERVAL_MS) + WARM_REPORTS;
   const presenceBound = 1 + 2 * INSTANCES + 2 * TENANTS;
-  const keyBound = BULLMQ_FIXED_KEYS + KEEP_COMPLETED + KEEP_FAILED + IN_FLIGHT_JOBS * 2 + reportCacheBound + TENANTS + presenceBound;
+  const keyBound = BULLMQ_FIXED_KEYS + KEEP_COMPLETED.count + KEEP_FAILED.count + IN_FLIGHT_JOBS * 2 + reportCacheBound + TENANTS + presenceBound;
   const maxKeys = Math.max(...samples.map((s) => s.dbsize));
   const maxTagMembers = Math.max(...samples.map((s) => s.tagMembers));
   const clientsAtWarmup = steady[0]?.clients ?? Number.NaN;
@@ -209,7 +207,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
     `Process layout: ${INSTANCES} × APP_ROLE=all on one redis-server (in memory), ${TENANTS * USERS_PER_TENANT} Socket.io clients (${CHURN_PER_SAMPLE} leave and ${CHURN_PER_SAMPLE} new ones join every ${SAMPLE_EVERY_MS / 1000} s), 4 HTTP loops (20 ms pause) over cached and uncached routes, one report posted every ${JOB_INTERVAL_MS} ms.`,
     `Settings: REPORT_TTL_SECONDS=${REPORT_TTL_SECONDS}, CACHE_MEMORY_TTL_SECONDS=${CACHE_MEMORY_TTL_SECONDS}, PRESENCE_TTL_SECONDS=${PRESENCE_TTL_SECONDS} (retention reached within the ${WARMUP_MS / 1000} s warm-up); duration ${DURATION_MS / 1000} s (SOAK_SECONDS).`,
     `HTTP latency: p50 ${formatMs(latency.p50)} ms, p99 ${formatMs(latency.p99)} ms, max ${formatMs(latency.max)} ms over ${latency.n} requests.`,
-    `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED} completed + ${KEEP_FAILED} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (instances set, a lease and a held set per instance, holders and online per tenant).`,
+    `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED.count} completed + ${KEEP_FAILED.count} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (instances set, a lease and a held set per instance, holders and online per tenant).`,
     'Memory is VmRSS from /proc/<pid>/status: what the operating system holds for the process, heap and buffers together.',
   ];
   return { rows, checks, notes };

@@ -220,10 +220,6 @@ export function nodeStartupMs(timeoutMs = 10_000): Promise<number> {
   });
 }
 
-/**
- * Things to stop when a suite ends, also on error: closed in reverse order of registration,
- * every one attempted even if an earlier one fails.
- */
 /** /proc/PID/stat counts CPU time in USER_HZ ticks, 100 a second on Linux. */
 const USER_HZ = 100;
 
@@ -242,6 +238,10 @@ export function processCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Things to stop when a suite ends, also on error: closed in reverse order of registration,
+ * every one attempted even if an earlier one fails.
+ */
 export class Resources {
   private readonly closers: Array<{ label: string; close: () => Promise<unknown> }> = [];
 

@@ -35,7 +35,10 @@ type LegacyRedisOptions = RedisOptions & { replyMapping: 'legacy' };
 
 function byLowerCase(counts: ReadonlyMap<string, number>): ReadonlyMap<string, number> {
   const folded = new Map<string, number>();
-  for (const [name, count] of counts) folded.set(name.toLowerCase(), (folded.get(name.toLowerCase()) ?? 0) + count);
+  for (const [name, count] of counts) {
+    const lower = name.toLowerCase();
+    folded.set(lower, (folded.get(lower) ?? 0) + count);
+  }
   return folded;
 }
 

@@ -29,8 +29,7 @@ function job(returnvalue: unknown): Job {
 describe('ReportsService', () => {
   it('re-reads a job that completed between reading it and asking its state, instead of answering a null result', async () => {
     const reads = [job(undefined), job(RESULT)];
-    const producer = { getJob: async () => reads.shift(), getState: (read: Job) => read.getState() } as unknown as JobProducer;
-    const service = new ReportsService(producer, new JobHandlers(), passThroughCache, loadConfig({}), { notifyUser: () => undefined } as unknown as UserNotifier);
+    const service = serviceWith({ getJob: async () => reads.shift(), getState: (read: Job) => read.getState() });
     const answer = await service.get({ userId: 'u1', tenantId: 't1' }, ID);
     expect(answer.view).toEqual({ id: ID, status: 'completed', result: RESULT });
   });

@@ -2,9 +2,9 @@ import { Injectable, Logger, NotFoundException, OnModuleInit } from '@nestjs/com
 import type { Job } from 'bullmq';
 import type { Principal } from '../auth';
 import { CacheService, tenantKey, tenantTag } from '../cache';
+import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { UserNotifier } from '../presence';
-import { withDeadline } from '../common/with-deadline';
 import { JobHandlers, JobProducer, QueueUnavailableError } from '../queue';
 import { reportId } from './report-id';
 import { ReportJobData, runReportJob } from './report-job';

@@ -76,6 +76,22 @@ export async function timedRequest(target: Target, path: string, init: RequestIn
   }
 }
 
+/**
+ * Sends one request to the next routable instance and records its outcome under the phase current when it
+ * started (`no-target` while no instance is routable, then undefined).
+ */
+async function recordedRequest(routing: Routing, recorder: Recorder, route: { name: string; cached: boolean }, path: string, init: RequestInit, deadlineMs: number): Promise<TimedResponse | undefined> {
+  const phase = recorder.phase;
+  const target = routing.next();
+  if (!target) {
+    recorder.add({ route: route.name, cached: route.cached, outcome: 'no-target', ms: 0 }, phase);
+    return undefined;
+  }
+  const response = await timedRequest(target, path, init, deadlineMs);
+  recorder.add({ route: route.name, cached: route.cached, outcome: response.outcome, ms: response.ms }, phase);
+  return response;
+}
+
 export interface Route {
   readonly name: string;
   /** Served from the cache: must never answer 5xx. */
@@ -118,14 +134,7 @@ export class HttpLoad {
   private async loop(): Promise<void> {
     while (this.running) {
       const route = this.routes[this.turn++ % this.routes.length];
-      const phase = this.recorder.phase;
-      const target = this.routing.next();
-      if (!target) {
-        this.recorder.add({ route: route.name, cached: route.cached, outcome: 'no-target', ms: 0 }, phase);
-      } else {
-        const { outcome, ms } = await timedRequest(target, route.path(), { headers: route.headers() }, this.options.deadlineMs);
-        this.recorder.add({ route: route.name, cached: route.cached, outcome, ms }, phase);
-      }
+      await recordedRequest(this.routing, this.recorder, route, route.path(), { headers: route.headers() }, this.options.deadlineMs);
       await delay(this.options.pauseMs);
     }
   }
@@ -200,17 +209,11 @@ export class JobStream {
   }
 
   private async postOne(lines = this.options.lines, deadlineMs = this.options.deadlineMs, route = 'POST /reports'): Promise<void> {
-    const phase = this.recorder.phase;
     const author = this.authors[this.turn++ % this.authors.length];
-    const target = this.routing.next();
-    if (!target) {
-      this.recorder.add({ route, cached: false, outcome: 'no-target', ms: 0 }, phase);
-      return;
-    }
     const body = JSON.stringify({ type: 'sales-summary', sales: salesFor(this.seed++, lines) });
     const init = { method: 'POST', body, headers: { authorization: `Bearer ${author.token}`, 'content-type': 'application/json' } };
-    const response = await timedRequest(target, '/reports', init, deadlineMs);
-    this.recorder.add({ route, cached: false, outcome: response.outcome, ms: response.ms }, phase);
+    const response = await recordedRequest(this.routing, this.recorder, { name: route, cached: false }, '/reports', init, deadlineMs);
+    if (!response) return;
     if (typeof response.outcome === 'number' && response.outcome >= 200 && response.outcome < 300) {
       const { id } = response.body as { id: string };
       this.accepted.set(id, author);
