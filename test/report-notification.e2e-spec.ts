@@ -13,7 +13,7 @@ afterAll(async () => {
 });
 
 describe('report:completed', () => {
-  it("reaches the author's sockets on another instance, sent by the worker once the report is completed, and no one else's", async () => {
+  it("reaches the author's sockets on another instance, sent by the worker once the report is completed, and no one else's, not even a namesake in another pharmacy", async () => {
     const redis = await RedisServer.start();
     const env = { REDIS_URL: redis.url(), JWT_SECRET };
     const [webA, webB, worker] = await Promise.all([
@@ -26,7 +26,9 @@ describe('report:completed', () => {
 
     const author = await PresenceClient.connect(webA, tokenFor('u1', 'pharmacy-1'));
     const colleague = await PresenceClient.connect(webA, tokenFor('u2', 'pharmacy-1'));
-    clients.push(author, colleague);
+    // JWT `sub` is unique per pharmacy only: the same user id in another tenant is someone else.
+    const namesake = await PresenceClient.connect(webA, tokenFor('u1', 'pharmacy-2'));
+    clients.push(author, colleague, namesake);
 
     const token = tokenFor('u1', 'pharmacy-1');
     const posted = await postReport(webB, token, salesFor(42));
@@ -38,6 +40,10 @@ describe('report:completed', () => {
     const fetched = await getReport(webB, token, id);
     expect(fetched.status).toBe(200);
     expect(fetched.body).toMatchObject({ id, status: 'completed' });
-    expect(colleague.received.filter((received) => received.event === 'report:completed')).toEqual([]);
+    // One broadcast reaches every socket of the room on webA at once; an acknowledged request on each socket
+    // after it proves that anything sent to that socket has arrived.
+    await Promise.all([colleague.request('presence:list'), namesake.request('presence:list')]);
+    expect(colleague.all('report:completed')).toEqual([]);
+    expect(namesake.all('report:completed')).toEqual([]);
   }, 60_000);
 });

@@ -20,7 +20,11 @@ export const EVENTS_PER_SECOND = 10;
 export const MAX_FRAME_BYTES = 16 * 1024;
 
 export const tenantRoom = (tenantId: string): string => `tenant:${tenantId}`;
-export const userRoom = (userId: string): string => `user:${userId}`;
+/**
+ * A user's sockets, within their pharmacy: JWT `sub` is only unique per tenant, so the room carries both.
+ * Each part is URI-encoded so that no tenant/user pair can spell another's room (`a:b` + `c` vs `a` + `b:c`).
+ */
+export const userRoom = (tenantId: string, userId: string): string => `user:${encodeURIComponent(tenantId)}:${encodeURIComponent(userId)}`;
 /** The Socket.io Redis adapter's channel prefix, shared by the adapter and the emitter. */
 export const adapterKey = (keyPrefix: string): string => `${keyPrefix}:socket.io`;
 

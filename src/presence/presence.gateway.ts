@@ -60,7 +60,7 @@ export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGate
 
   async handleConnection(socket: PresenceSocket): Promise<void> {
     const { principal } = socket.data;
-    void socket.join([tenantRoom(principal.tenantId), userRoom(principal.userId)]);
+    void socket.join([tenantRoom(principal.tenantId), userRoom(principal.tenantId, principal.userId)]);
     const bucket = new TokenBucket();
     socket.use((packet, next) => {
       const [event, ...rest] = packet as unknown[];

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Emitter } from '@socket.io/redis-emitter';
+import type { Principal } from '../auth';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { publisherWithHandledRejections } from './handled-rejections';
@@ -19,8 +20,11 @@ export class UserNotifier {
     this.emitter = new Emitter(client, { key: adapterKey(config.redis.keyPrefix) });
   }
 
-  /** Fire and forget: a user with no socket open gets nothing (no replay), nor does anyone while Redis is down. */
-  notifyUser(userId: string, event: string, payload: unknown): void {
-    this.emitter.of(PRESENCE_NAMESPACE).to(userRoom(userId)).emit(event, payload);
+  /**
+   * To the sockets of this user of this pharmacy only. Fire and forget: a user with no socket open gets nothing
+   * (no replay), nor does anyone while Redis is down.
+   */
+  notifyUser(user: Principal, event: string, payload: unknown): void {
+    this.emitter.of(PRESENCE_NAMESPACE).to(userRoom(user.tenantId, user.userId)).emit(event, payload);
   }
 }

@@ -12,7 +12,7 @@ import type { ReportRequest } from './report-request';
 import type { SalesSummary } from './sales-summary';
 
 export const REPORT_JOB = 'report';
-/** Sent to the author's sockets (room user:<id>, any instance) once their report is completed. */
+/** Sent to the author's sockets (their user room within their tenant, any instance) once their report is completed. */
 export const REPORT_COMPLETED = 'report:completed';
 
 export type ReportView =
@@ -56,7 +56,7 @@ export class ReportsService implements OnModuleInit {
 
   onModuleInit(): void {
     this.handlers.register(REPORT_JOB, (job) => this.compute(job as Job<ReportJobData>), {
-      onCompleted: (job) => this.notifier.notifyUser((job.data as ReportJobData).userId, REPORT_COMPLETED, { id: job.id }),
+      onCompleted: (job) => this.notifier.notifyUser(job.data as ReportJobData, REPORT_COMPLETED, { id: job.id }),
     });
   }
 
