@@ -54,13 +54,7 @@ describe('POST /reports and GET /reports/:id', () => {
   it('accepts with 202 and a Location, computes the summary, and finds the same report for the same data', async () => {
     // An idle worker can finish a 4-line report before web reads its state back (then POST answers 200 with the
     // result, as for a report already done). Paused, it cannot take the job: the answer is the new-report one.
-    worker.signal('SIGSTOP');
-    let accepted: Awaited<ReturnType<typeof postReport>>;
-    try {
-      accepted = await postReport(web, pharmacy1, sales);
-    } finally {
-      worker.signal('SIGCONT');
-    }
+    const accepted = await worker.whilePaused(() => postReport(web, pharmacy1, sales));
     expect(accepted.status).toBe(202);
     const { id, status } = accepted.body as { id: string; status: string };
     expect(id).toMatch(/^rpt_[0-9a-f]{32}$/);

@@ -148,6 +148,16 @@ export class AppProcess {
     this.child.kill(signal);
   }
 
+  /** Runs `work` with the process stopped (SIGSTOP), and continues it (SIGCONT) however `work` ends. */
+  async whilePaused<T>(work: () => Promise<T>): Promise<T> {
+    this.signal('SIGSTOP');
+    try {
+      return await work();
+    } finally {
+      this.signal('SIGCONT');
+    }
+  }
+
   /** SIGTERM, then SIGKILL if it has not exited after timeoutMs. */
   async stop(timeoutMs = 15_000): Promise<AppExit> {
     if (this.exit) return this.exit;
