@@ -13,7 +13,7 @@
 import { Emitter } from '@socket.io/redis-emitter';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { PRESENCE_NAMESPACE, userRoom } from '../src/presence/presence.constants';
+import { adapterKey, PRESENCE_NAMESPACE, userRoom } from '../src/presence/presence.constants';
 import { ReportJobData, runReportJob } from '../src/reports/report-job';
 
 const CLOSE_TIMEOUT_MS = 5_000;
@@ -27,7 +27,8 @@ async function main(): Promise<void> {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });
-  const notifier = new Emitter(new Redis({ host: url.hostname, port: Number(url.port) }), { key: 'pharmacare:socket.io' });
+  // The app's channel under its default REDIS_KEY_PREFIX, so the PUBLISH is the one UserNotifier sends.
+  const notifier = new Emitter(new Redis({ host: url.hostname, port: Number(url.port) }), { key: adapterKey('pharmacare') });
   worker.on('completed', (job) => notifier.of(PRESENCE_NAMESPACE).to(userRoom(job.data.tenantId, job.data.userId)).emit('report:completed', { id: job.id }));
   worker.on('error', (error) => process.stderr.write(`bare worker error: ${error.message}\n`));
   worker.on('failed', (job, error) => process.stderr.write(`bare worker: job ${job?.id ?? '?'} failed: ${error.message}\n`));
