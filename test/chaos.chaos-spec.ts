@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
+import { JOBS_QUEUE } from '../src/queue/queue.constants';
 import { Cluster } from './support/cluster';
 import { JobLedger } from './support/job-ledger';
 import { Author, BURST_ROUTE, presenceMismatch, RequestRecord, timedRequest } from './support/load';
@@ -19,6 +20,8 @@ import { Workload } from './support/workload';
 // ---------------------------------------------------------------- knobs
 
 const INSTANCES = 3;
+/** The queue's keys: the cluster runs with the default REDIS_KEY_PREFIX. */
+const QUEUE_KEYS = `pharmacare:${JOBS_QUEUE}`;
 const TENANTS = 10;
 const USERS_PER_TENANT = 50;
 /** Users who post the reports: never churned, so their report:completed notifications can be counted. */
@@ -148,7 +151,7 @@ beforeAll(async () => {
   // across SIGKILL of an in-memory Redis), and the other faults keep the same server so their state carries on.
   redis = await RedisServer.start({ durable: true });
   proxy = await TcpProxy.start(redis.port);
-  ledger = new JobLedger(redis.url(), 'pharmacare:jobs:events');
+  ledger = new JobLedger(redis.url(), `${QUEUE_KEYS}:events`);
   cluster = await Cluster.start(INSTANCES, {
     REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
     JWT_SECRET,
@@ -240,7 +243,7 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
       // the signal lands; the summary reports how many stalled.
       const burst = workload.jobs.burst(BURST_JOBS, BURST_LINES, BURST_DEADLINE_MS);
       const busyBy = Date.now() + 10_000;
-      while (Number(await redis.command('LLEN', 'pharmacare:jobs:active')) < INSTANCES * 2 && Date.now() < busyBy) await delay(5);
+      while (Number(await redis.command('LLEN', `${QUEUE_KEYS}:active`)) < INSTANCES * 2 && Date.now() < busyBy) await delay(5);
       await Promise.all([cluster.killAndReplace(0), churn(), burst]);
     });
     expectWithstood(result);
