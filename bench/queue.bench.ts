@@ -749,7 +749,7 @@ function cpuPerJobRows(runs: Record<'ours' | 'bare', ThroughputRun[]>): Row[] {
 
 /**
  * Instructions a job costs each side, counted by valgrind's callgrind (all threads, user space). Unlike time, the
- * count hardly moves with what else the machine is doing, so it tells a difference in work from noise. Each side
+ * count does not include waiting for a core, cache misses or page faults, so it tells work from noise. Each side
  * runs INSTRUCTION_JOBS[0] jobs, then INSTRUCTION_JOBS[1] (each on its own fresh redis-server), and the difference
  * divided by the difference in jobs leaves out start-up, JIT warm-up and exit. About 50 times slower than native:
  * the suite runs it during the idle window, when the machine has nothing else to do.
@@ -777,7 +777,7 @@ async function instructionRows(): Promise<{ rows: Row[]; notes: string[] }> {
         { case: 'throughput', setup: 'ours: APP_ROLE=worker', measure, value: `${Math.round(ours / 1000)} k`, baseline: 'bare BullMQ', '×': formatRatio(ours, bare), detail: detail(1) },
       ],
       notes: [
-        `Instructions per job: each worker (concurrency ${THROUGHPUT_CONCURRENCY}) under \`valgrind --tool=callgrind\` over the throughput jobs, ${low} and then ${high} of them, each run on a fresh redis-server; (instructions for ${high} − instructions for ${low}) / ${high - low}. It counts user-space instructions of every thread (JIT code and GC included), not the kernel, and not cache misses or page faults, which time does count. Repeated runs agreed within about 6% (V8's compiler and GC threads interleave differently).`,
+        `Instructions per job: each worker (concurrency ${THROUGHPUT_CONCURRENCY}) under \`valgrind --tool=callgrind\` over the throughput jobs, ${low} and then ${high} of them, each run on a fresh redis-server; (instructions for ${high} − instructions for ${low}) / ${high - low}. It counts user-space instructions of every thread (JIT code and GC included), not the kernel, and not cache misses or page faults, which time does count. Counts of identical runs have differed by up to 15% here (ours 1.25–1.44 M a job, bare 1.26–1.33 M): V8's compiler and GC threads and the processes' timers run by the clock, and under callgrind a run takes minutes. So the ratio is good to about ±10%: it can show that a difference in work is small, not measure one of a few percent.`,
       ],
     };
   } finally {
