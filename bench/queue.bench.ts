@@ -765,7 +765,13 @@ async function instructionRows(): Promise<{ rows: Row[]; notes: string[] }> {
   const directory = await mkdtemp(join(tmpdir(), 'pharmacare-callgrind-'));
   try {
     const kinds = ['bare', 'ours'] as const;
-    const counts = await Promise.all(kinds.map((kind) => Promise.all([low, high].map((n) => instructionsFor(kind, jobs.slice(0, n), join(directory, `${kind}-${n}.out`))))));
+    let counts: number[][];
+    try {
+      counts = await Promise.all(kinds.map((kind) => Promise.all([low, high].map((n) => instructionsFor(kind, jobs.slice(0, n), join(directory, `${kind}-${n}.out`))))));
+    } catch (error) {
+      // Extra evidence only: the suite's own measurements and checks still stand.
+      return { rows: [], notes: [`Instructions per job: not counted, callgrind failed: ${error instanceof Error ? error.message : String(error)}`] };
+    }
     const perJob = counts.map(([atLow, atHigh]) => (atHigh - atLow) / (high - low));
     const [bare, ours] = perJob;
     const measure = `instructions/job (callgrind, ${low}→${high} jobs)`;
@@ -777,7 +783,7 @@ async function instructionRows(): Promise<{ rows: Row[]; notes: string[] }> {
         { case: 'throughput', setup: 'ours: APP_ROLE=worker', measure, value: `${Math.round(ours / 1000)} k`, baseline: 'bare BullMQ', '×': formatRatio(ours, bare), detail: detail(1) },
       ],
       notes: [
-        `Instructions per job: each worker (concurrency ${THROUGHPUT_CONCURRENCY}) under \`valgrind --tool=callgrind\` over the throughput jobs, ${low} and then ${high} of them, each run on a fresh redis-server; (instructions for ${high} − instructions for ${low}) / ${high - low}. It counts user-space instructions of every thread (JIT code and GC included), not the kernel, and not cache misses or page faults, which time does count. Counts of identical runs have differed by up to 15% here (ours 1.25–1.44 M a job, bare 1.26–1.33 M): V8's compiler and GC threads and the processes' timers run by the clock, and under callgrind a run takes minutes. So the ratio is good to about ±10%: it can show that a difference in work is small, not measure one of a few percent.`,
+        `Instructions per job: each worker (concurrency ${THROUGHPUT_CONCURRENCY}) under \`valgrind --tool=callgrind\` over the throughput jobs, ${low} and then ${high} of them, each run on a fresh redis-server; (instructions for ${high} − instructions for ${low}) / ${high - low}. It counts user-space instructions of every thread (JIT code and GC included), not the kernel, and not cache misses or page faults, which time does count. Counts of identical runs differed by up to 15% on 2026-11-26 (ours 1.25–1.44 M a job, bare 1.26–1.33 M): V8's compiler and GC threads and the processes' timers run by the clock, and under callgrind a run takes minutes. So the ratio is good to about ±10%: it can show that a difference in work is small, not measure one of a few percent.`,
       ],
     };
   } finally {
