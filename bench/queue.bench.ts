@@ -770,7 +770,8 @@ async function instructionRows(): Promise<{ rows: Row[]; notes: string[] }> {
       counts = await Promise.all(kinds.map((kind) => Promise.all([low, high].map((n) => instructionsFor(kind, jobs.slice(0, n), join(directory, `${kind}-${n}.out`))))));
     } catch (error) {
       // Extra evidence only: the suite's own measurements and checks still stand.
-      return { rows: [], notes: [`Instructions per job: not counted, callgrind failed: ${error instanceof Error ? error.message : String(error)}`] };
+      const reason = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+      return { rows: [], notes: [`Instructions per job: not counted, callgrind failed: ${reason}`] };
     }
     const perJob = counts.map(([atLow, atHigh]) => (atHigh - atLow) / (high - low));
     const [bare, ours] = perJob;
