@@ -253,6 +253,11 @@ function startBareWorker(redis: RedisServer, concurrency?: number): Child {
   return Child.spawn('bare worker', process.execPath, ['--import', 'tsx', BARE_WORKER], bareWorkerEnv(redis, concurrency));
 }
 
+/** Our app as the throughput worker: APP_ROLE=worker at the bench's concurrency. */
+function oursWorkerEnv(redis: RedisServer): Record<string, string> {
+  return { REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64'), APP_ROLE: 'worker', QUEUE_CONCURRENCY: String(THROUGHPUT_CONCURRENCY) };
+}
+
 function bareWorkerEnv(redis: RedisServer, concurrency?: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', REDIS_URL: redis.url() };
   if (concurrency !== undefined) env.BARE_CONCURRENCY = String(concurrency);
@@ -636,7 +641,7 @@ async function throughputRun(kind: 'ours' | 'bare', jobs: ReturnType<typeof thro
     await reader.config('RESETSTAT');
     let workerPid: number | undefined;
     if (kind === 'ours') {
-      const app = await AppProcess.start({ REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64'), APP_ROLE: 'worker', QUEUE_CONCURRENCY: String(THROUGHPUT_CONCURRENCY) });
+      const app = await AppProcess.start(oursWorkerEnv(redis));
       resources.add(app, 'app (throughput worker)', (a) => a.stop());
       workerPid = app.pid;
     } else {
@@ -804,15 +809,16 @@ async function instructionsFor(kind: 'ours' | 'bare', jobs: ReturnType<typeof th
     const valgrind = ['valgrind', '--tool=callgrind', '--smc-check=all', '--dump-instr=no', `--callgrind-out-file=${outFile}`];
     let stop: () => Promise<unknown>;
     if (kind === 'ours') {
-      const app = await AppProcess.start(
-        { REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64'), APP_ROLE: 'worker', QUEUE_CONCURRENCY: String(THROUGHPUT_CONCURRENCY) },
-        { wrapper: valgrind, waitForListening: false },
-      );
+      const app = resources.add(await AppProcess.start(oursWorkerEnv(redis), { wrapper: valgrind, waitForListening: false }), 'app (callgrind)', (a) => a.stop());
       stop = () => app.stop(VALGRIND_TIMEOUT_MS);
       await app.waitForLine(/listening on http/, VALGRIND_TIMEOUT_MS);
     } else {
       const [command, ...args] = valgrind;
-      const worker = Child.spawn('bare worker (callgrind)', command, [...args, process.execPath, '--import', 'tsx', BARE_WORKER], bareWorkerEnv(redis, THROUGHPUT_CONCURRENCY));
+      const worker = resources.add(
+        Child.spawn('bare worker (callgrind)', command, [...args, process.execPath, '--import', 'tsx', BARE_WORKER], bareWorkerEnv(redis, THROUGHPUT_CONCURRENCY)),
+        'bare worker (callgrind)',
+        (w) => w.stop(),
+      );
       stop = () => worker.stop(VALGRIND_TIMEOUT_MS);
       await worker.waitForLine(/bare worker ready/, VALGRIND_TIMEOUT_MS);
     }
