@@ -809,9 +809,8 @@ async function instructionsFor(kind: 'ours' | 'bare', jobs: ReturnType<typeof th
     const valgrind = ['valgrind', '--tool=callgrind', '--smc-check=all', '--dump-instr=no', `--callgrind-out-file=${outFile}`];
     let stop: () => Promise<unknown>;
     if (kind === 'ours') {
-      const app = resources.add(await AppProcess.start(oursWorkerEnv(redis), { wrapper: valgrind, waitForListening: false }), 'app (callgrind)', (a) => a.stop());
+      const app = resources.add(await AppProcess.start(oursWorkerEnv(redis), { wrapper: valgrind, listenTimeoutMs: VALGRIND_TIMEOUT_MS }), 'app (callgrind)', (a) => a.stop());
       stop = () => app.stop(VALGRIND_TIMEOUT_MS);
-      await app.waitForLine(/listening on http/, VALGRIND_TIMEOUT_MS);
     } else {
       const [command, ...args] = valgrind;
       const worker = resources.add(

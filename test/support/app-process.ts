@@ -58,11 +58,14 @@ export class AppProcess {
   }
 
   /**
-   * Starts the app with NODE_ENV=test on a free port; resolves once it listens unless `waitForListening` is false.
-   * `nodeArgs` replaces the entry point (dist/main.js), e.g. with a benchmark's variant of the app;
-   * `wrapper` is a command that runs node, e.g. valgrind and its options.
+   * Starts the app with NODE_ENV=test on a free port; resolves once it listens (within `listenTimeoutMs`) unless
+   * `waitForListening` is false. `nodeArgs` replaces the entry point (dist/main.js), e.g. with a benchmark's variant
+   * of the app; `wrapper` is a command that runs node, e.g. valgrind and its options.
    */
-  static async start(env: Record<string, string>, options: { waitForListening?: boolean; nodeArgs?: string[]; wrapper?: string[] } = {}): Promise<AppProcess> {
+  static async start(
+    env: Record<string, string>,
+    options: { waitForListening?: boolean; listenTimeoutMs?: number; nodeArgs?: string[]; wrapper?: string[] } = {},
+  ): Promise<AppProcess> {
     const port = await freePort();
     const node = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? [MAIN])];
     const args = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...node] : node;
@@ -71,7 +74,15 @@ export class AppProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const app = new AppProcess(child, port);
-    if (options.waitForListening !== false) await app.waitForLine(/listening on http/);
+    if (options.waitForListening !== false) {
+      try {
+        await app.waitForLine(/listening on http/, options.listenTimeoutMs);
+      } catch (error) {
+        // Nobody gets a handle to stop it: an app that did not come up goes now, not when the test process exits.
+        app.signal('SIGKILL');
+        throw error;
+      }
+    }
     return app;
   }
 
