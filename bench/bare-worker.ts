@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   if (url.protocol !== 'redis:' || url.port === '' || url.port === '6379') throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
   const concurrency = process.env.BARE_CONCURRENCY ? Number(process.env.BARE_CONCURRENCY) : undefined;
 
-  const worker = new Worker<ReportJobData>('jobs', (job) => runReportJob(job), {
+  const worker = new Worker<ReportJobData>('jobs', async (job) => runReportJob(job), {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });

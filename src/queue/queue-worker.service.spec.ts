@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication } from '@nestjs/common';
+import { Injectable, INestApplication, Module } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CapturingLogger } from '../../test/support/capturing-logger';
@@ -8,7 +8,7 @@ import { until } from '../../test/support/until';
 import { createApp } from '../bootstrap';
 import { loadConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JobHandlers } from './job-handlers';
+import { JobHandler } from './job-handler.decorator';
 import { JobProducer } from './job-producer.service';
 import { QueueWorker } from './queue-worker.service';
 
@@ -17,9 +17,24 @@ let app: INestApplication | undefined;
 const logger = new CapturingLogger();
 let jobCounter = 0;
 
+/** What the test job kinds do: each test sets the function its jobs run. */
+const behaviour: { run: (job: Job) => Promise<unknown> } = { run: async () => 'done' };
+
+/** Job kinds of these tests, declared the way features declare theirs. */
+@Injectable()
+class TestJobs {
+  @JobHandler('test:job')
+  run(job: Job): Promise<unknown> {
+    return behaviour.run(job);
+  }
+}
+
+@Module({ providers: [TestJobs] })
+class TestJobsModule {}
+
 async function startApp(env: Record<string, string> = {}): Promise<INestApplication> {
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all', ...env });
-  app = await createApp(config, { logger });
+  app = await createApp(config, { logger }, [TestJobsModule]);
   await app.init();
   const connections = app.get(RedisConnections);
   await waitFor(() => (connections.statuses().every((status) => status.state === 'ready') ? true : undefined), 'Redis');
@@ -77,9 +92,8 @@ describe('QueueWorker shutdown', () => {
   it('stops taking jobs and lets the job in flight finish within the grace period', async () => {
     const nest = await startApp({ WORKER_SHUTDOWN_GRACE_SECONDS: '5' });
     const gated = gatedHandler();
-    const name = `test:gated:${++jobCounter}`;
-    nest.get(JobHandlers, { strict: false }).register(name, gated.handler);
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `gated-${jobCounter}`);
+    behaviour.run = gated.handler;
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `gated-${++jobCounter}` });
     await gated.started;
 
     const closing = nest.close();
@@ -93,9 +107,8 @@ describe('QueueWorker shutdown', () => {
   it('gives up after the grace period and leaves the job to stalled-job recovery', async () => {
     const nest = await startApp({ WORKER_SHUTDOWN_GRACE_SECONDS: '1' });
     const gated = gatedHandler();
-    const name = `test:gated:${++jobCounter}`;
-    nest.get(JobHandlers, { strict: false }).register(name, gated.handler);
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `gated-${jobCounter}`);
+    behaviour.run = gated.handler;
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `gated-${++jobCounter}` });
     await gated.started;
 
     const started = Date.now();
@@ -111,13 +124,13 @@ describe('QueueWorker shutdown', () => {
 describe('QueueWorker failures', () => {
   it('retries with backoff and logs each failure once with the job id and reason', async () => {
     const nest = await startApp({ QUEUE_JOB_ATTEMPTS: '2' });
-    const name = `test:failing:${++jobCounter}`;
+    const name = 'test:job';
     let calls = 0;
-    nest.get(JobHandlers, { strict: false }).register(name, async () => {
+    behaviour.run = async () => {
       calls += 1;
       throw new Error(`pharmacy ledger unavailable #${calls}`);
-    });
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `failing-${jobCounter}`);
+    };
+    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, { jobId: `failing-${++jobCounter}` });
     await waitFor(() => (calls >= 2 && logger.text.includes('failed for good') ? true : undefined), 'the final failure');
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) attempt 1/2 failed, will retry: pharmacy ledger unavailable #1`))).toHaveLength(1);
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) failed for good after 2 attempt(s): pharmacy ledger unavailable #2`))).toHaveLength(1);
@@ -139,9 +152,8 @@ describe('QueueWorker watchdog', () => {
     await waitFor(() => (worker.health().recreated === 1 ? true : undefined), 'the worker to be recreated');
     expect(logger.text).toMatch(/worker wedged: .* recreating it/);
 
-    const name = `test:after-recreate:${++jobCounter}`;
-    nest.get(JobHandlers, { strict: false }).register(name, async () => 'consumed');
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `after-${jobCounter}`);
+    behaviour.run = async () => 'consumed';
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `after-${++jobCounter}` });
     expect(await until(() => job.getState(), (state) => state === 'completed')).toBe('completed');
     expect(worker.health()).toMatchObject({ running: true, connected: true, wedged: false, recreated: 1 });
   });

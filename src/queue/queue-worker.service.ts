@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JobHandlers } from './job-handlers';
+import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE } from './queue.constants';
 import { JobOutcome, QueueMetrics } from './queue.metrics';
 
@@ -43,7 +43,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly config: AppConfig,
     private readonly connections: RedisConnections,
-    private readonly handlers: JobHandlers,
+    private readonly handlers: JobHandlerRegistry,
     private readonly metrics: QueueMetrics,
   ) {}
 
@@ -102,7 +102,6 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
       maxStalledCount: 1,
     });
     worker.on('failed', (job, error) => this.onFailed(job, error));
-    worker.on('completed', (job, result) => this.handlers.hooks(job.name).onCompleted?.(job, result));
     worker.on('error', (error) => this.onError(error));
     this.blockingClient = undefined;
     void this.adoptBlockingClient(worker);
@@ -121,12 +120,13 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async process(job: Job): Promise<unknown> {
     const handler = this.handlers.get(job.name);
-    if (!handler) throw new UnrecoverableError(`no handler registered for job name "${job.name}"`);
+    // A job left by an older release whose kind is gone: retrying cannot help.
+    if (!handler) throw new UnrecoverableError(`no @JobHandler for job name "${job.name}" in this release`);
     this.active += 1;
     const started = performance.now();
     let outcome: JobOutcome = 'failed';
     try {
-      const result = await handler(job);
+      const result = await handler.run(job);
       outcome = 'completed';
       return result;
     } finally {

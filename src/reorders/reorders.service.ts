@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { Injectable, NotFoundException } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import type { Principal } from '../auth';
+import { tenantKey, tenantTag } from '../cache';
+import { JobAnswer, JobResults, ResultSlot } from '../job-results';
+import { UserNotifier } from '../presence';
+import { JobHandler } from '../queue';
+import type { ReorderRequest } from './reorder-request';
+import { computeReorderSuggestions, ReorderSuggestions } from './reorder-suggestions';
+
+export const REORDER_JOB = 'reorder';
+/** Sent to the author's sockets once their suggestions are ready. */
+export const REORDER_COMPLETED = 'reorder:completed';
+/** Suggestions answer GET /reorders/:id for a week; so do failures (the job is kept that long). */
+export const REORDER_KEEP_SECONDS = 7 * 24 * 3600;
+
+export type ReorderAnswer = JobAnswer<ReorderSuggestions>;
+
+export interface ReorderJobData {
+  tenantId: string;
+  userId: string;
+  request: ReorderRequest;
+}
+
+const REORDER_ID = /^ro_[0-9a-f]{32}$/;
+
+/**
+ * The same tenant posting the same stock and sales gets the same id, so a retried POST finds the job instead of
+ * queueing a second. The request is the schema's output, so its keys come in the schema's order.
+ */
+export function reorderId(tenantId: string, request: ReorderRequest): string {
+  return 'ro_' + createHash('sha256').update(JSON.stringify([tenantId, request])).digest('hex').slice(0, 32);
+}
+
+/** Reorder suggestions: a job (5 attempts, kept 7 days) turns stock and sales velocity into order quantities. */
+@Injectable()
+export class ReordersService {
+  constructor(
+    private readonly results: JobResults,
+    private readonly notifier: UserNotifier,
+  ) {}
+
+  submit(principal: Principal, request: ReorderRequest): Promise<ReorderAnswer> {
+    const data: ReorderJobData = { tenantId: principal.tenantId, userId: principal.userId, request };
+    return this.results.submit(this.slot(principal.tenantId, reorderId(principal.tenantId, request)), data);
+  }
+
+  get(principal: Principal, id: string): Promise<ReorderAnswer> {
+    if (!REORDER_ID.test(id)) return Promise.reject(new NotFoundException(`No reorder ${id}`));
+    return this.results.read(this.slot(principal.tenantId, id));
+  }
+
+  @JobHandler(REORDER_JOB, { attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: { age: REORDER_KEEP_SECONDS } })
+  async suggest(job: Job<ReorderJobData>): Promise<void> {
+    const { tenantId, userId, request } = job.data;
+    const id = String(job.id);
+    await this.results.store(this.slot(tenantId, id), computeReorderSuggestions(request));
+    this.notifier.notifyUser({ tenantId, userId }, REORDER_COMPLETED, { id });
+  }
+
+  private slot(tenantId: string, id: string): ResultSlot {
+    return {
+      jobName: REORDER_JOB,
+      jobId: id,
+      tenantId,
+      cacheKey: tenantKey(tenantId, 'reorder', id),
+      ttlMs: REORDER_KEEP_SECONDS * 1000,
+      tags: [tenantTag(tenantId, 'reorders')],
+    };
+  }
+}
