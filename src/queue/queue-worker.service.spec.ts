@@ -32,9 +32,45 @@ class TestJobs {
 @Module({ providers: [TestJobs] })
 class TestJobsModule {}
 
-async function startApp(env: Record<string, string> = {}): Promise<INestApplication> {
+/** Two kinds that always fail, each under its own policy: the attempts each gets are counted. */
+@Injectable()
+class PolicyJobs {
+  static readonly calls = new Map<string, number>();
+
+  @JobHandler('test:two-attempts', { attempts: 2, backoff: { type: 'fixed', delay: 10 } })
+  twice(job: Job): Promise<never> {
+    return PolicyJobs.fail(job);
+  }
+
+  @JobHandler('test:four-attempts', { attempts: 4, backoff: { type: 'fixed', delay: 10 } })
+  fourTimes(job: Job): Promise<never> {
+    return PolicyJobs.fail(job);
+  }
+
+  private static async fail(job: Job): Promise<never> {
+    PolicyJobs.calls.set(job.name, (PolicyJobs.calls.get(job.name) ?? 0) + 1);
+    throw new Error('always fails');
+  }
+}
+
+@Module({ providers: [PolicyJobs] })
+class PolicyJobsModule {}
+
+/** A second declaration of TestJobs' kind, as a careless feature would write it. */
+@Injectable()
+class ClashingJobs {
+  @JobHandler('test:job')
+  run(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+@Module({ providers: [ClashingJobs] })
+class ClashingJobsModule {}
+
+async function startApp(env: Record<string, string> = {}, features: (new () => object)[] = [TestJobsModule]): Promise<INestApplication> {
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all', ...env });
-  app = await createApp(config, { logger }, [TestJobsModule]);
+  app = await createApp(config, { logger }, features);
   await app.init();
   const connections = app.get(RedisConnections);
   await waitFor(() => (connections.statuses().every((status) => status.state === 'ready') ? true : undefined), 'Redis');
@@ -135,6 +171,26 @@ describe('QueueWorker failures', () => {
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) attempt 1/2 failed, will retry: pharmacy ledger unavailable #1`))).toHaveLength(1);
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) failed for good after 2 attempt(s): pharmacy ledger unavailable #2`))).toHaveLength(1);
     expect(await job.getState()).toBe('failed');
+  });
+});
+
+describe('Job kinds declared by features', () => {
+  it('gives each kind the attempts of its own policy', async () => {
+    const nest = await startApp({}, [TestJobsModule, PolicyJobsModule]);
+    const producer = nest.get(JobProducer, { strict: false });
+    const jobs = await Promise.all([producer.add('test:two-attempts', {}), producer.add('test:four-attempts', {})]);
+    for (const job of jobs) await until(() => job.getState(), (state) => state === 'failed');
+    expect(Object.fromEntries(PolicyJobs.calls)).toEqual({ 'test:two-attempts': 2, 'test:four-attempts': 4 });
+  });
+
+  it('does not boot with two handlers for one job name, and says which two', async () => {
+    const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all' });
+    const clashing = await createApp(config, { logger }, [TestJobsModule, ClashingJobsModule]);
+    try {
+      await expect(clashing.init()).rejects.toThrow('Job "test:job" has two handlers, TestJobs.run and ClashingJobs.run: one process runs one handler per job name. Rename one of them.');
+    } finally {
+      await clashing.close();
+    }
   });
 });
 
