@@ -25,3 +25,13 @@ export const JOB_HANDLER = DiscoveryService.createDecorator<JobHandlerMetadata>(
  * One handler per name in the whole process (two fail the boot); JobProducer.add refuses names without one.
  */
 export const JobHandler = (name: string, policy: JobPolicy = {}): MethodDecorator => JOB_HANDLER({ name, policy });
+
+/** Discovered with JOB_HANDLER's; the job name whose completions the method hears. */
+export const JOB_COMPLETED_LISTENER = DiscoveryService.createDecorator<{ readonly name: string }>();
+
+/**
+ * Runs `method(job, result)` in the worker after a job of this kind is stored as completed, so whoever it tells
+ * finds it completed. At most once per job: a worker that dies between completing and telling tells no one,
+ * while a job that runs twice (retried after a stall) is told once.
+ */
+export const OnJobCompleted = (name: string): MethodDecorator => JOB_COMPLETED_LISTENER({ name });

@@ -4,7 +4,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import type { Job } from 'bullmq';
 import { ConfigModule, loadConfig } from '../config';
-import { JobHandler } from './job-handler.decorator';
+import { JobHandler, OnJobCompleted } from './job-handler.decorator';
 import { JobHandlerDeclarationError, JobHandlerRegistry } from './job-handler.registry';
 
 @Injectable()
@@ -36,7 +36,26 @@ class BadPolicyJobs {
   async run(): Promise<void> {}
 }
 
-@Module({ providers: [InventoryJobs] })
+@Injectable()
+class InventoryListeners {
+  heard: string[] = [];
+
+  @OnJobCompleted('inventory:recount')
+  recounted(job: Job, result: unknown): void {
+    this.heard.push(`${String(job.id)}: ${String(result)}`);
+  }
+}
+
+@Injectable()
+class OrphanListener {
+  @OnJobCompleted('nobody:runs-this')
+  heard(): void {}
+}
+
+@Module({ providers: [OrphanListener] })
+class OrphanListenerModule {}
+
+@Module({ providers: [InventoryJobs, InventoryListeners] })
 class InventoryModule {}
 @Module({ providers: [BillingJobs] })
 class BillingModule {}
@@ -72,6 +91,16 @@ describe('JobHandlerRegistry', () => {
     await expect(boot).rejects.toBeInstanceOf(JobHandlerDeclarationError);
     await expect(registryWith(InventoryModule, OtherInventoryModule)).rejects.toThrow(
       'Job "inventory:recount" has two handlers, InventoryJobs.recount and OtherInventoryJobs.recountAgain: one process runs one handler per job name. Rename one of them.',
+    );
+  });
+
+  it('attaches @OnJobCompleted methods to their kind, and refuses one for a kind nobody handles', async () => {
+    const registry = await registryWith(InventoryModule);
+    const listeners = registry.get('inventory:recount')?.completedListeners ?? [];
+    expect(listeners.map((listener) => listener.owner)).toEqual(['InventoryListeners.recounted']);
+    await listeners[0].notify({ id: '7' } as Job, 'ok');
+    await expect(registryWith(InventoryModule, OrphanListenerModule)).rejects.toThrow(
+      "@OnJobCompleted('nobody:runs-this') on OrphanListener.heard: no @JobHandler('nobody:runs-this') is declared, so no such job ever completes.",
     );
   });
 

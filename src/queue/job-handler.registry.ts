@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { type Job, PRIORITY_LIMIT } from 'bullmq';
 import { AppConfig } from '../config';
-import { JOB_HANDLER, JobPolicy } from './job-handler.decorator';
+import { JOB_COMPLETED_LISTENER, JOB_HANDLER, JobPolicy } from './job-handler.decorator';
 import { KEEP_COMPLETED, KEEP_FAILED, RETRY_BACKOFF } from './queue.constants';
 
 export interface RegisteredJobHandler {
@@ -12,6 +12,13 @@ export interface RegisteredJobHandler {
   /** The declared policy over the deployment's defaults. */
   readonly policy: JobPolicy;
   readonly run: (job: Job) => Promise<unknown>;
+  /** @OnJobCompleted methods of this kind. */
+  readonly completedListeners: readonly JobCompletedListener[];
+}
+
+export interface JobCompletedListener {
+  readonly owner: string;
+  readonly notify: (job: Job, result: unknown) => unknown;
 }
 
 /** A job kind declared twice, or with a policy BullMQ would reject later: the app must not boot. */
@@ -49,26 +56,34 @@ export class JobHandlerRegistry implements OnModuleInit {
   }
 
   private explore(): Map<string, RegisteredJobHandler> {
-    const handlers = new Map<string, RegisteredJobHandler>();
+    const handlers = new Map<string, RegisteredJobHandler & { completedListeners: JobCompletedListener[] }>();
+    const listeners: { name: string; listener: JobCompletedListener }[] = [];
     const defaults: JobPolicy = { attempts: this.config.queue.jobAttempts, backoff: RETRY_BACKOFF, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED };
     for (const wrapper of this.discovery.getProviders()) {
       const instance: unknown = wrapper.instance;
       if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
-      const prototype = Object.getPrototypeOf(instance) as object;
-      for (const method of this.scanner.getAllMethodNames(prototype)) {
-        const metadata = this.discovery.getMetadataByDecorator(JOB_HANDLER, wrapper, method);
-        if (!metadata) continue;
+      const methods = instance as Record<string, (...args: unknown[]) => unknown>;
+      for (const method of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object)) {
         const owner = `${instance.constructor.name}.${method}`;
-        const existing = handlers.get(metadata.name);
+        const listened = this.discovery.getMetadataByDecorator(JOB_COMPLETED_LISTENER, wrapper, method);
+        if (listened) listeners.push({ name: listened.name, listener: { owner, notify: (job, result) => methods[method](job, result) } });
+        const declared = this.discovery.getMetadataByDecorator(JOB_HANDLER, wrapper, method);
+        if (!declared) continue;
+        const existing = handlers.get(declared.name);
         if (existing) {
           throw new JobHandlerDeclarationError(
-            `Job "${metadata.name}" has two handlers, ${existing.owner} and ${owner}: one process runs one handler per job name. Rename one of them.`,
+            `Job "${declared.name}" has two handlers, ${existing.owner} and ${owner}: one process runs one handler per job name. Rename one of them.`,
           );
         }
-        checkPolicy(metadata.name, owner, metadata.policy);
-        const target = instance as Record<string, (job: Job) => Promise<unknown>>;
-        handlers.set(metadata.name, { name: metadata.name, owner, policy: { ...defaults, ...metadata.policy }, run: (job) => target[method](job) });
+        checkPolicy(declared.name, owner, declared.policy);
+        const run = (job: Job) => methods[method](job) as Promise<unknown>;
+        handlers.set(declared.name, { name: declared.name, owner, policy: { ...defaults, ...declared.policy }, run, completedListeners: [] });
       }
+    }
+    for (const { name, listener } of listeners) {
+      const handler = handlers.get(name);
+      if (!handler) throw new JobHandlerDeclarationError(`@OnJobCompleted('${name}') on ${listener.owner}: no @JobHandler('${name}') is declared, so no such job ever completes.`);
+      handler.completedListeners.push(listener);
     }
     return handlers;
   }

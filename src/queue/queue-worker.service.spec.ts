@@ -8,7 +8,7 @@ import { until } from '../../test/support/until';
 import { createApp } from '../bootstrap';
 import { loadConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JobHandler } from './job-handler.decorator';
+import { JobHandler, OnJobCompleted } from './job-handler.decorator';
 import { JobProducer } from './job-producer.service';
 import { QueueWorker } from './queue-worker.service';
 
@@ -29,7 +29,18 @@ class TestJobs {
   }
 }
 
-@Module({ providers: [TestJobs] })
+/** Completions heard through @OnJobCompleted, per job id. */
+const completions = new Map<string, unknown[]>();
+
+@Injectable()
+class TestJobListeners {
+  @OnJobCompleted('test:job')
+  heard(job: Job, result: unknown): void {
+    completions.set(String(job.id), [...(completions.get(String(job.id)) ?? []), result]);
+  }
+}
+
+@Module({ providers: [TestJobs, TestJobListeners] })
 class TestJobsModule {}
 
 /** Two kinds that always fail, each under its own policy: the attempts each gets are counted. */
@@ -181,6 +192,16 @@ describe('Job kinds declared by features', () => {
     const jobs = await Promise.all([producer.add('test:two-attempts', {}), producer.add('test:four-attempts', {})]);
     for (const job of jobs) await until(() => job.getState(), (state) => state === 'failed');
     expect(Object.fromEntries(PolicyJobs.calls)).toEqual({ 'test:two-attempts': 2, 'test:four-attempts': 4 });
+  });
+
+  it('tells @OnJobCompleted listeners once, after the job is stored as completed, with its result', async () => {
+    const nest = await startApp();
+    behaviour.run = async () => 'counted 12 boxes';
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `heard-${++jobCounter}` });
+    await until(async () => completions.get(String(job.id)), (heard) => heard !== undefined);
+    const stateWhenHeard = await job.getState();
+    expect(completions.get(String(job.id))).toEqual(['counted 12 boxes']);
+    expect(stateWhenHeard).toBe('completed');
   });
 
   it('does not boot with two handlers for one job name, and says which two', async () => {

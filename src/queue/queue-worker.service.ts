@@ -102,6 +102,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
       maxStalledCount: 1,
     });
     worker.on('failed', (job, error) => this.onFailed(job, error));
+    worker.on('completed', (job, result) => this.onCompleted(job, result));
     worker.on('error', (error) => this.onError(error));
     this.blockingClient = undefined;
     void this.adoptBlockingClient(worker);
@@ -132,6 +133,15 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     } finally {
       this.active -= 1;
       this.metrics.observeJob(job.name, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  private onCompleted(job: Job, result: unknown): void {
+    for (const listener of this.handlers.get(job.name)?.completedListeners ?? []) {
+      // A listener's failure must not reach BullMQ's event emitter (an unhandled rejection ends the process).
+      Promise.resolve()
+        .then(() => listener.notify(job, result))
+        .catch((error: unknown) => this.logger.warn(`${listener.owner} failed for job ${job.id}: ${error instanceof Error ? error.message : String(error)}`));
     }
   }
 

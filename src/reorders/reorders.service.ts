@@ -5,7 +5,7 @@ import type { Principal } from '../auth';
 import { tenantKey, tenantTag } from '../cache';
 import { JobAnswer, JobResults, ResultSlot } from '../job-results';
 import { UserNotifier } from '../presence';
-import { JobHandler } from '../queue';
+import { JobHandler, OnJobCompleted } from '../queue';
 import type { ReorderRequest } from './reorder-request';
 import { computeReorderSuggestions, ReorderSuggestions } from './reorder-suggestions';
 
@@ -53,10 +53,12 @@ export class ReordersService {
 
   @JobHandler(REORDER_JOB, { attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: { age: REORDER_KEEP_SECONDS } })
   async suggest(job: Job<ReorderJobData>): Promise<void> {
-    const { tenantId, userId, request } = job.data;
-    const id = String(job.id);
-    await this.results.store(this.slot(tenantId, id), computeReorderSuggestions(request));
-    this.notifier.notifyUser({ tenantId, userId }, REORDER_COMPLETED, { id });
+    await this.results.store(this.slot(job.data.tenantId, String(job.id)), computeReorderSuggestions(job.data.request));
+  }
+
+  @OnJobCompleted(REORDER_JOB)
+  tellAuthor(job: Job<ReorderJobData>): void {
+    this.notifier.notifyUser(job.data, REORDER_COMPLETED, { id: job.id });
   }
 
   private slot(tenantId: string, id: string): ResultSlot {

@@ -5,7 +5,7 @@ import { tenantKey, tenantTag } from '../cache';
 import { AppConfig } from '../config';
 import { JobAnswer, JobResults, JobView, ResultSlot } from '../job-results';
 import { UserNotifier } from '../presence';
-import { JobHandler } from '../queue';
+import { JobHandler, OnJobCompleted } from '../queue';
 import { reportId } from './report-id';
 import { ReportJobData, runReportJob } from './report-job';
 import type { ReportRequest } from './report-request';
@@ -43,15 +43,18 @@ export class ReportsService {
     return this.results.read(this.slot(principal.tenantId, id));
   }
 
-  /** Runs in the worker. The result is stored before the job completes (and is removed), so whoever is told finds it. */
+  /** Runs in the worker. The result is stored before the job completes (and is removed). */
   @JobHandler(REPORT_JOB, { removeOnComplete: true })
   async compute(job: Job<ReportJobData>): Promise<void> {
-    const { tenantId, userId, request } = job.data;
-    const id = String(job.id);
-    await this.results.store(this.slot(tenantId, id), runReportJob(job));
-    this.notifier.notifyUser({ tenantId, userId }, REPORT_COMPLETED, { id });
+    const { tenantId, request } = job.data;
+    await this.results.store(this.slot(tenantId, String(job.id)), runReportJob(job));
     // Debug: one line per job would be thousands of lines an hour in production; failures are logged at error.
-    this.logger.debug(`report ${id} computed (${request.sales.length} lines, tenant ${tenantId})`);
+    this.logger.debug(`report ${job.id} computed (${request.sales.length} lines, tenant ${tenantId})`);
+  }
+
+  @OnJobCompleted(REPORT_JOB)
+  tellAuthor(job: Job<ReportJobData>): void {
+    this.notifier.notifyUser(job.data, REPORT_COMPLETED, { id: job.id });
   }
 
   private slot(tenantId: string, id: string): ResultSlot {
