@@ -4,6 +4,7 @@ import { AppProcess } from './support/app-process';
 import { RedisServer, stopAllRedisServers } from './support/redis-server';
 import { getReorder, postReorder, settledReorder } from './support/reorders-client';
 import { getReport, JWT_SECRET, postReport, salesFor, settledReport, tokenFor } from './support/reports-client';
+import { reportId } from '../src/reports/report-id';
 import { PresenceClient } from './support/socket-client';
 import { until } from './support/until';
 
@@ -161,4 +162,29 @@ describe('both features in one APP_ROLE=all process', () => {
     const reorderId = (reorder.body as { id: string }).id;
     expect((await settledReorder(app, author, reorderId)).body).toEqual({ id: reorderId, status: 'completed', result: expectedSuggestions });
   }, 120_000);
+
+  it('drops the input of a job that failed for good, and a new POST of the same data restores it and retries', async () => {
+    const redis = await RedisServer.start();
+    const app = await start({ REDIS_URL: redis.url(), APP_ROLE: 'all' });
+    const sales = salesFor(77);
+    const id = reportId('pharmacy-1', { type: 'sales-summary', sales });
+    // A job under that id whose input cannot be computed (a date no parser accepts), as a bug would leave one.
+    const queue = new Queue('jobs', { connection: { host: '127.0.0.1', port: redis.port }, prefix: 'pharmacare' });
+    try {
+      const broken = { type: 'sales-summary', sales: [{ ...sales[0], soldAt: 'not a date' }] };
+      await queue.add('report', { tenantId: 'pharmacy-1', userId: 'u1', type: 'sales-summary', request: broken }, { jobId: id, attempts: 1, removeOnComplete: true });
+      const failed = await until(() => getReport(app, author, id), (response) => (response.body as { status?: string }).status === 'failed');
+      expect(failed.status).toBe(200);
+      expect(failed.body).toMatchObject({ id, status: 'failed', error: 'Invalid time value' });
+      // Only who it belongs to is left of it; its failure stays readable.
+      await until(async () => JSON.parse(await redis.command('HGET', `pharmacare:jobs:${id}`, 'data')) as object, (data) => !('request' in data));
+      expect(JSON.parse(await redis.command('HGET', `pharmacare:jobs:${id}`, 'data'))).toEqual({ tenantId: 'pharmacy-1', userId: 'u1' });
+    } finally {
+      await queue.close();
+    }
+    const retried = await postReport(app, author, sales);
+    expect(retried.body).toMatchObject({ id });
+    const done = await settledReport(app, author, id);
+    expect(done.body).toMatchObject({ id, status: 'completed', result: { totalUnits: sales.reduce((sum, line) => sum + line.quantity, 0) } });
+  }, 60_000);
 });

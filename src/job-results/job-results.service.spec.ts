@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { NotFoundException } from '@nestjs/common';
-import type { Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import type { CacheService } from '../cache';
 import { JobProducer, QueueUnavailableError } from '../queue';
 import { ANSWER_WITHIN_MS, JobResults, ResultSlot } from './job-results.service';
@@ -71,11 +71,19 @@ describe('JobResults', () => {
     expect(jobReads).toBe(0);
   });
 
-  it('retries a failed job when the same data is submitted again', async () => {
-    let retried = 0;
-    const results = resultsWith({ add: async () => job('failed'), getJob: async () => job('failed', { failedReason: 'boom' }), retry: async () => void (retried += 1) });
-    expect((await results.submit(slot, { tenantId: 't1' })).view).toEqual({ id: ID, status: 'queued' });
-    expect(retried).toBe(1);
+  it('retries a failed job when the same data is submitted again, with that data (its own input was dropped)', async () => {
+    const retried: unknown[] = [];
+    const results = resultsWith({ add: async () => job('failed'), getJob: async () => job('failed', { failedReason: 'boom' }), retry: async (_job: Job, data?: object) => void retried.push(data) });
+    expect((await results.submit(slot, { tenantId: 't1', request: 'the input' } as { tenantId: string })).view).toEqual({ id: ID, status: 'queued' });
+    expect(retried).toEqual([{ tenantId: 't1', request: 'the input' }]);
+  });
+
+  it('refuses for good a job whose input was dropped, saying how to retry it', () => {
+    const results = resultsWith({});
+    const dropped = { id: ID, data: { tenantId: 't1' } } as Job<{ tenantId: string; request?: string }>;
+    expect(() => results.inputOf(dropped, 'request')).toThrow(UnrecoverableError);
+    expect(() => results.inputOf(dropped, 'request')).toThrow(`job ${ID} has no request: it was dropped when the job failed for good; submit the same data again to retry it`);
+    expect(results.inputOf({ ...dropped, data: { tenantId: 't1', request: 'x' } } as Job<{ tenantId: string; request?: string }>, 'request')).toBe('x');
   });
 
   // With Redis frozen each call ran into its own limit, one after the other: 1 s in the cache, then 1.5 s enqueuing.

@@ -1,5 +1,5 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
-import type { Job } from 'bullmq';
+import { type Job, UnrecoverableError } from 'bullmq';
 import { CacheService } from '../cache';
 import { withDeadline } from '../common/with-deadline';
 import { JobProducer, QueueUnavailableError } from '../queue';
@@ -78,6 +78,24 @@ export class JobResults {
     return this.cache.setOrThrow(slot.cacheKey, view, this.cacheOptions(slot));
   }
 
+  /**
+   * For the kind's @OnJobFailed: a job that failed for good keeps only who it belongs to, not its input (up to
+   * megabytes, kept for the kind's removeOnFail); submitting the same data again restores it for the retry.
+   */
+  async dropInput(job: Job<{ tenantId: string; userId?: string }>): Promise<void> {
+    const { tenantId, userId } = job.data;
+    await job.updateData(userId === undefined ? { tenantId } : { tenantId, userId });
+  }
+
+  /** The job's input in its handler; refused for good when it was dropped (a retry from the dashboard, not a re-submit). */
+  inputOf<D extends { tenantId: string }, K extends keyof D>(job: Job<D>, field: K): NonNullable<D[K]> {
+    const input = job.data[field];
+    if (input === undefined || input === null) {
+      throw new UnrecoverableError(`job ${job.id} has no ${String(field)}: it was dropped when the job failed for good; submit the same data again to retry it`);
+    }
+    return input as NonNullable<D[K]>;
+  }
+
   private async submitNow<R>(slot: ResultSlot, data: { tenantId: string }): Promise<JobAnswer<R>> {
     const cached = await this.cache.get<CompletedView<R>>(slot.cacheKey);
     if (cached) return { view: cached.value, cache: 'hit' };
@@ -87,8 +105,8 @@ export class JobResults {
     if (!job) return this.completedMeanwhile<R>(slot);
     const view = await this.view<R>(slot, job);
     if (view.status !== 'failed') return { view };
-    // The same data failed before: posting it again is the way to ask for another try.
-    await this.producer.retry(job);
+    // The same data failed before: posting it again is the way to ask for another try, with the input it dropped.
+    await this.producer.retry(job, data);
     return { view: { id: slot.jobId, status: 'queued' } };
   }
 

@@ -1,6 +1,6 @@
 export { QueueModule } from './queue.module';
 export { QueueDashboardModule } from './queue-dashboard.module';
-export { JobHandler, OnJobCompleted } from './job-handler.decorator';
+export { JobHandler, OnJobCompleted, OnJobFailed } from './job-handler.decorator';
 export type { JobPolicy } from './job-handler.decorator';
 export { JobHandlerDeclarationError } from './job-handler.registry';
 export { JobProducer, UnknownJobError } from './job-producer.service';

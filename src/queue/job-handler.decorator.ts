@@ -26,12 +26,17 @@ export const JOB_HANDLER = DiscoveryService.createDecorator<JobHandlerMetadata>(
  */
 export const JobHandler = (name: string, policy: JobPolicy = {}): MethodDecorator => JOB_HANDLER({ name, policy });
 
-/** Discovered with JOB_HANDLER's; the job name whose completions the method hears. */
-export const JOB_COMPLETED_LISTENER = DiscoveryService.createDecorator<{ readonly name: string }>();
+export type JobEvent = 'completed' | 'failed';
+
+/** Discovered with JOB_HANDLER's: which event of which job kind the method hears. */
+export const JOB_LISTENER = DiscoveryService.createDecorator<{ readonly name: string; readonly event: JobEvent }>();
 
 /**
  * Runs `method(job, result)` in the worker after a job of this kind is stored as completed, so whoever it tells
  * finds it completed. At most once per job: a worker that dies between completing and telling tells no one,
  * while a job that runs twice (retried after a stall) is told once.
  */
-export const OnJobCompleted = (name: string): MethodDecorator => JOB_COMPLETED_LISTENER({ name });
+export const OnJobCompleted = (name: string): MethodDecorator => JOB_LISTENER({ name, event: 'completed' });
+
+/** Runs `method(job, error)` in the worker once a job of this kind has failed for good (no attempt left, or unrecoverable). */
+export const OnJobFailed = (name: string): MethodDecorator => JOB_LISTENER({ name, event: 'failed' });

@@ -96,7 +96,7 @@ describe('JobHandlerRegistry', () => {
 
   it('attaches @OnJobCompleted methods to their kind, and refuses one for a kind nobody handles', async () => {
     const registry = await registryWith(InventoryModule);
-    const listeners = registry.get('inventory:recount')?.completedListeners ?? [];
+    const listeners = registry.get('inventory:recount')?.listeners.completed ?? [];
     expect(listeners.map((listener) => listener.owner)).toEqual(['InventoryListeners.recounted']);
     await listeners[0].notify({ id: '7' } as Job, 'ok');
     await expect(registryWith(InventoryModule, OrphanListenerModule)).rejects.toThrow(

@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { type Job, PRIORITY_LIMIT } from 'bullmq';
 import { AppConfig } from '../config';
-import { JOB_COMPLETED_LISTENER, JOB_HANDLER, JobPolicy } from './job-handler.decorator';
+import { JOB_HANDLER, JOB_LISTENER, JobEvent, JobPolicy } from './job-handler.decorator';
 import { KEEP_COMPLETED, KEEP_FAILED, RETRY_BACKOFF } from './queue.constants';
 
 export interface RegisteredJobHandler {
@@ -12,14 +12,17 @@ export interface RegisteredJobHandler {
   /** The declared policy over the deployment's defaults. */
   readonly policy: JobPolicy;
   readonly run: (job: Job) => Promise<unknown>;
-  /** @OnJobCompleted methods of this kind. */
-  readonly completedListeners: readonly JobCompletedListener[];
+  /** @OnJobCompleted and @OnJobFailed methods of this kind. */
+  readonly listeners: Readonly<Record<JobEvent, readonly JobListener[]>>;
 }
 
-export interface JobCompletedListener {
+export interface JobListener {
   readonly owner: string;
-  readonly notify: (job: Job, result: unknown) => unknown;
+  /** With the job's result when it completed, its error when it failed. */
+  readonly notify: (job: Job, outcome: unknown) => unknown;
 }
+
+type Registered = RegisteredJobHandler & { listeners: Record<JobEvent, JobListener[]> };
 
 /** A job kind declared twice, or with a policy BullMQ would reject later: the app must not boot. */
 export class JobHandlerDeclarationError extends Error {}
@@ -56,8 +59,8 @@ export class JobHandlerRegistry implements OnModuleInit {
   }
 
   private explore(): Map<string, RegisteredJobHandler> {
-    const handlers = new Map<string, RegisteredJobHandler & { completedListeners: JobCompletedListener[] }>();
-    const listeners: { name: string; listener: JobCompletedListener }[] = [];
+    const handlers = new Map<string, Registered>();
+    const listeners: { name: string; event: JobEvent; listener: JobListener }[] = [];
     const defaults: JobPolicy = { attempts: this.config.queue.jobAttempts, backoff: RETRY_BACKOFF, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED };
     for (const wrapper of this.discovery.getProviders()) {
       const instance: unknown = wrapper.instance;
@@ -65,8 +68,8 @@ export class JobHandlerRegistry implements OnModuleInit {
       const methods = instance as Record<string, (...args: unknown[]) => unknown>;
       for (const method of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object)) {
         const owner = `${instance.constructor.name}.${method}`;
-        const listened = this.discovery.getMetadataByDecorator(JOB_COMPLETED_LISTENER, wrapper, method);
-        if (listened) listeners.push({ name: listened.name, listener: { owner, notify: (job, result) => methods[method](job, result) } });
+        const listened = this.discovery.getMetadataByDecorator(JOB_LISTENER, wrapper, method);
+        if (listened) listeners.push({ ...listened, listener: { owner, notify: (job, outcome) => methods[method](job, outcome) } });
         const declared = this.discovery.getMetadataByDecorator(JOB_HANDLER, wrapper, method);
         if (!declared) continue;
         const existing = handlers.get(declared.name);
@@ -77,13 +80,16 @@ export class JobHandlerRegistry implements OnModuleInit {
         }
         checkPolicy(declared.name, owner, declared.policy);
         const run = (job: Job) => methods[method](job) as Promise<unknown>;
-        handlers.set(declared.name, { name: declared.name, owner, policy: { ...defaults, ...declared.policy }, run, completedListeners: [] });
+        handlers.set(declared.name, { name: declared.name, owner, policy: { ...defaults, ...declared.policy }, run, listeners: { completed: [], failed: [] } });
       }
     }
-    for (const { name, listener } of listeners) {
+    for (const { name, event, listener } of listeners) {
       const handler = handlers.get(name);
-      if (!handler) throw new JobHandlerDeclarationError(`@OnJobCompleted('${name}') on ${listener.owner}: no @JobHandler('${name}') is declared, so no such job ever completes.`);
-      handler.completedListeners.push(listener);
+      if (!handler) {
+        const decorator = event === 'completed' ? 'OnJobCompleted' : 'OnJobFailed';
+        throw new JobHandlerDeclarationError(`@${decorator}('${name}') on ${listener.owner}: no @JobHandler('${name}') is declared, so no such job ever ${event === 'completed' ? 'completes' : 'fails'}.`);
+      }
+      handler.listeners[event].push(listener);
     }
     return handlers;
   }

@@ -68,9 +68,12 @@ export class JobProducer {
     return this.whileRedisIsUp('read a job state', () => job.getState());
   }
 
-  /** Moves a failed job back to waiting, failing fast like add. */
-  retry(job: Job): Promise<void> {
-    return this.whileRedisIsUp('retry a job', () => job.retry('failed'));
+  /** Moves a failed job back to waiting, failing fast like add; with `data`, the job runs on that (an input dropped at its failure, given again). */
+  retry(job: Job, data?: object): Promise<void> {
+    return this.whileRedisIsUp('retry a job', async () => {
+      if (data) await job.updateData(data);
+      await job.retry('failed');
+    });
   }
 
   private async whileRedisIsUp<T>(what: string, operation: () => Promise<T>): Promise<T> {

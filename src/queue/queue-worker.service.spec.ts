@@ -8,7 +8,7 @@ import { until } from '../../test/support/until';
 import { createApp } from '../bootstrap';
 import { loadConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JobHandler, OnJobCompleted } from './job-handler.decorator';
+import { JobHandler, OnJobCompleted, OnJobFailed } from './job-handler.decorator';
 import { JobProducer } from './job-producer.service';
 import { QueueWorker } from './queue-worker.service';
 
@@ -56,6 +56,13 @@ class PolicyJobs {
   @JobHandler('test:four-attempts', { attempts: 4, backoff: { type: 'fixed', delay: 10 } })
   fourTimes(job: Job): Promise<never> {
     return PolicyJobs.fail(job);
+  }
+
+  static readonly failedForGood: string[] = [];
+
+  @OnJobFailed('test:two-attempts')
+  gaveUp(job: Job, error: Error): void {
+    PolicyJobs.failedForGood.push(`${job.name} after ${job.attemptsMade}: ${error.message}`);
   }
 
   private static async fail(job: Job): Promise<never> {
@@ -192,6 +199,9 @@ describe('Job kinds declared by features', () => {
     const jobs = await Promise.all([producer.add('test:two-attempts', {}), producer.add('test:four-attempts', {})]);
     for (const job of jobs) await until(() => job.getState(), (state) => state === 'failed');
     expect(Object.fromEntries(PolicyJobs.calls)).toEqual({ 'test:two-attempts': 2, 'test:four-attempts': 4 });
+    // Told once, after the last attempt, not after the first.
+    await until(async () => PolicyJobs.failedForGood.length, (told) => told > 0);
+    expect(PolicyJobs.failedForGood).toEqual(['test:two-attempts after 2: always fails']);
   });
 
   it('tells @OnJobCompleted listeners once, after the job is stored as completed, with its result', async () => {

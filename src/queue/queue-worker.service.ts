@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
+import type { JobEvent } from './job-handler.decorator';
 import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE } from './queue.constants';
 import { JobOutcome, QueueMetrics } from './queue.metrics';
@@ -137,12 +138,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private onCompleted(job: Job, result: unknown): void {
-    for (const listener of this.handlers.get(job.name)?.completedListeners ?? []) {
-      // A listener's failure must not reach BullMQ's event emitter (an unhandled rejection ends the process).
-      Promise.resolve()
-        .then(() => listener.notify(job, result))
-        .catch((error: unknown) => this.logger.warn(`${listener.owner} failed for job ${job.id}: ${error instanceof Error ? error.message : String(error)}`));
-    }
+    this.tell('completed', job, result);
   }
 
   private onFailed(job: Job | undefined, error: Error): void {
@@ -150,8 +146,18 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const attempts = job.opts.attempts ?? 1;
     if (job.attemptsMade >= attempts || error instanceof UnrecoverableError) {
       this.logger.error(`job ${job.id} (${job.name}) failed for good after ${job.attemptsMade} attempt(s): ${error.message}`);
+      this.tell('failed', job, error);
     } else {
       this.logger.warn(`job ${job.id} (${job.name}) attempt ${job.attemptsMade}/${attempts} failed, will retry: ${error.message}`);
+    }
+  }
+
+  private tell(event: JobEvent, job: Job, outcome: unknown): void {
+    for (const listener of this.handlers.get(job.name)?.listeners[event] ?? []) {
+      // A listener's failure must not reach BullMQ's event emitter (an unhandled rejection ends the process).
+      Promise.resolve()
+        .then(() => listener.notify(job, outcome))
+        .catch((error: unknown) => this.logger.warn(`${listener.owner} failed for job ${job.id}: ${error instanceof Error ? error.message : String(error)}`));
     }
   }
 

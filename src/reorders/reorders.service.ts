@@ -5,7 +5,7 @@ import type { Principal } from '../auth';
 import { tenantKey, tenantTag } from '../cache';
 import { JobAnswer, JobResults, ResultSlot } from '../job-results';
 import { UserNotifier } from '../presence';
-import { JobHandler, OnJobCompleted } from '../queue';
+import { JobHandler, OnJobCompleted, OnJobFailed } from '../queue';
 import type { ReorderRequest } from './reorder-request';
 import { computeReorderSuggestions, ReorderSuggestions } from './reorder-suggestions';
 
@@ -17,10 +17,11 @@ export const REORDER_KEEP_SECONDS = 7 * 24 * 3600;
 
 export type ReorderAnswer = JobAnswer<ReorderSuggestions>;
 
+/** The request is removed with the job when it completes and dropped when it fails for good (JobResults). */
 export interface ReorderJobData {
   tenantId: string;
   userId: string;
-  request: ReorderRequest;
+  request?: ReorderRequest;
 }
 
 const REORDER_ID = /^ro_[0-9a-f]{32}$/;
@@ -53,12 +54,17 @@ export class ReordersService {
 
   @JobHandler(REORDER_JOB, { attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: { age: REORDER_KEEP_SECONDS } })
   async suggest(job: Job<ReorderJobData>): Promise<void> {
-    await this.results.store(this.slot(job.data.tenantId, String(job.id)), computeReorderSuggestions(job.data.request));
+    await this.results.store(this.slot(job.data.tenantId, String(job.id)), computeReorderSuggestions(this.results.inputOf(job, 'request')));
   }
 
   @OnJobCompleted(REORDER_JOB)
   tellAuthor(job: Job<ReorderJobData>): void {
     this.notifier.notifyUser(job.data, REORDER_COMPLETED, { id: job.id });
+  }
+
+  @OnJobFailed(REORDER_JOB)
+  dropInput(job: Job<ReorderJobData>): Promise<void> {
+    return this.results.dropInput(job);
   }
 
   private slot(tenantId: string, id: string): ResultSlot {

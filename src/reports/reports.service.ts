@@ -5,11 +5,11 @@ import { tenantKey, tenantTag } from '../cache';
 import { AppConfig } from '../config';
 import { JobAnswer, JobResults, JobView, ResultSlot } from '../job-results';
 import { UserNotifier } from '../presence';
-import { JobHandler, OnJobCompleted } from '../queue';
+import { JobHandler, OnJobCompleted, OnJobFailed } from '../queue';
 import { reportId } from './report-id';
-import { ReportJobData, runReportJob } from './report-job';
+import type { ReportJobData } from './report-job';
 import type { ReportRequest } from './report-request';
-import type { SalesSummary } from './sales-summary';
+import { computeSalesSummary, SalesSummary } from './sales-summary';
 
 export const REPORT_JOB = 'report';
 /** Sent to the author's sockets (their user room within their tenant, any instance) once their report is completed. */
@@ -46,8 +46,9 @@ export class ReportsService {
   /** Runs in the worker. The result is stored before the job completes (and is removed). */
   @JobHandler(REPORT_JOB, { removeOnComplete: true })
   async compute(job: Job<ReportJobData>): Promise<void> {
-    const { tenantId, request } = job.data;
-    await this.results.store(this.slot(tenantId, String(job.id)), runReportJob(job));
+    const { tenantId } = job.data;
+    const request = this.results.inputOf(job, 'request');
+    await this.results.store(this.slot(tenantId, String(job.id)), computeSalesSummary(request.sales));
     // Debug: one line per job would be thousands of lines an hour in production; failures are logged at error.
     this.logger.debug(`report ${job.id} computed (${request.sales.length} lines, tenant ${tenantId})`);
   }
@@ -55,6 +56,11 @@ export class ReportsService {
   @OnJobCompleted(REPORT_JOB)
   tellAuthor(job: Job<ReportJobData>): void {
     this.notifier.notifyUser(job.data, REPORT_COMPLETED, { id: job.id });
+  }
+
+  @OnJobFailed(REPORT_JOB)
+  dropInput(job: Job<ReportJobData>): Promise<void> {
+    return this.results.dropInput(job);
   }
 
   private slot(tenantId: string, id: string): ResultSlot {
