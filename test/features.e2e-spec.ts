@@ -91,6 +91,22 @@ describe('two web instances and one worker', () => {
     expect(again.body).toEqual({ id, status: 'completed', result: expectedSuggestions });
   }, 60_000);
 
+  it("discards a tenant's suggestions on every instance with one DELETE, and leaves other tenants' alone", async () => {
+    const other = tokenFor('u5', 'pharmacy-5');
+    const mine = (await postReorder(webA, author, { ...stock, coverDays: 21 })).body as { id: string };
+    const theirs = (await postReorder(webA, other, { ...stock, coverDays: 21 })).body as { id: string };
+    // Read on both instances, so each holds them in its memory tier.
+    for (const web of [webA, webB]) {
+      expect((await settledReorder(web, author, mine.id)).status).toBe(200);
+      expect((await settledReorder(web, other, theirs.id)).status).toBe(200);
+    }
+    expect((await webB.request('/reorders', { method: 'DELETE', headers: { authorization: `Bearer ${author}` } })).status).toBe(204);
+    // The invalidation reaches webA's memory tier through Redis pub/sub: wait for it rather than for a fixed time.
+    await until(() => getReorder(webA, author, mine.id), (response) => response.status === 404, 5_000, 50);
+    expect((await getReorder(webB, author, mine.id)).status).toBe(404);
+    expect((await getReorder(webA, other, theirs.id)).status).toBe(200);
+  }, 60_000);
+
   it('enqueues each kind under its own policy: 5 attempts for reorders, the default 3 for reports', async () => {
     const [reorder, report] = await worker.whilePaused(async () => {
       const reorderPosted = await postReorder(webA, author, { ...stock, salesWindowDays: 30 });

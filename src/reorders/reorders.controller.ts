@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { CurrentPrincipal, JwtAuthGuard } from '../auth';
 import type { Principal } from '../auth';
@@ -27,5 +27,12 @@ export class ReordersController {
   @Get(':id')
   async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Res({ passthrough: true }) response: Response): Promise<JobView<ReorderSuggestions>> {
     return respondWithJob(await this.reorders.get(principal, id), response);
+  }
+
+  /** 204: the tenant's suggestions so far are discarded (say, after a stock count); post again for fresh ones. */
+  @Delete()
+  @HttpCode(HttpStatus.NO_CONTENT)
+  discardAll(@CurrentPrincipal() principal: Principal): Promise<void> {
+    return this.reorders.discardAll(principal);
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable, NotFoundException } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Principal } from '../auth';
-import { tenantKey, tenantTag } from '../cache';
+import { CacheService, tenantKey, tenantTag } from '../cache';
 import { JobAnswer, JobResults, ResultSlot } from '../job-results';
 import { UserNotifier } from '../presence';
 import { JobHandler, OnJobCompleted, OnJobFailed } from '../queue';
@@ -39,6 +39,7 @@ export function reorderId(tenantId: string, request: ReorderRequest): string {
 export class ReordersService {
   constructor(
     private readonly results: JobResults,
+    private readonly cache: CacheService,
     private readonly notifier: UserNotifier,
   ) {}
 
@@ -50,6 +51,14 @@ export class ReordersService {
   get(principal: Principal, id: string): Promise<ReorderAnswer> {
     if (!REORDER_ID.test(id)) return Promise.reject(new NotFoundException(`No reorder ${id}`));
     return this.results.read(this.slot(principal.tenantId, id));
+  }
+
+  /**
+   * Stock was recounted: every suggestion computed so far for the tenant is stale. One tag drops them from Redis
+   * and from every instance's memory tier; their ids answer 404 from now on.
+   */
+  discardAll(principal: Principal): Promise<void> {
+    return this.cache.invalidateTags([this.tag(principal.tenantId)]);
   }
 
   @JobHandler(REORDER_JOB, { attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true, removeOnFail: { age: REORDER_KEEP_SECONDS } })
@@ -74,7 +83,11 @@ export class ReordersService {
       tenantId,
       cacheKey: tenantKey(tenantId, 'reorder', id),
       ttlMs: REORDER_KEEP_SECONDS * 1000,
-      tags: [tenantTag(tenantId, 'reorders')],
+      tags: [this.tag(tenantId)],
     };
+  }
+
+  private tag(tenantId: string): string {
+    return tenantTag(tenantId, 'reorders');
   }
 }
