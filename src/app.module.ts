@@ -3,6 +3,7 @@ import { AuthModule } from './auth';
 import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
+import { HttpApiModule } from './http';
 import { MetricsModule } from './metrics';
 import { PresenceModule } from './presence';
 import { RedisModule } from './redis';
@@ -23,6 +24,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HealthModule,
+        HttpApiModule,
         MetricsModule,
         CacheModule,
         ...(servesApi ? [AuthModule, PresenceModule] : []),
