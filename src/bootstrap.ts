@@ -3,7 +3,6 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { AppConfig } from './config';
-import { setupApiDocs } from './http';
 import { AppLogging, createLogging } from './logging';
 import { RedisIoAdapter } from './presence';
 
@@ -26,6 +25,5 @@ export async function createApp(config: AppConfig, logging?: AppLogging, extraMo
   app.useBodyParser('json', { limit: JSON_BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] });
   // Socket.io rooms span instances through Redis; without a gateway (APP_ROLE=worker) it creates nothing.
   app.useWebSocketAdapter(new RedisIoAdapter(app));
-  setupApiDocs(app, config);
   return app;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig, loadDotEnv, parseRedisUrl } from './config';
+import { setupApiDocs } from './http';
 import { createLogging } from './logging';
 import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from './redis';
 
@@ -47,6 +48,9 @@ async function main(): Promise<void> {
   }
 
   const app = await createApp(config, logging);
+  // After createApp: Swagger UI's routes go to Express in call order, so they come after the app-wide middleware
+  // (security headers included) and get it too.
+  setupApiDocs(app, config);
   // Our own signal handling instead of enableShutdownHooks(): Nest's re-raises the signal after closing,
   // which gives no exit code of ours, no deadline and no chance to stop the development Redis.
   let shuttingDown = false;

@@ -45,7 +45,11 @@ const soldAtSchema = z.iso.datetime({
 
 const saleLineSchema = z
   .strictObject({ sku: skuSchema, quantity: quantitySchema, unitPrice: unitPriceSchema, soldAt: soldAtSchema }, { error: requiredOr('must be a JSON object') })
-  .meta({ id: 'SaleLine', description: 'One sold line: `unitPrice` × `quantity` is its revenue, `soldAt` puts it on a UTC day.' });
+  .meta({
+    id: 'SaleLine',
+    description: 'One sold line: `unitPrice` × `quantity` is its revenue, `soldAt` puts it on a UTC day.',
+    example: { sku: 'AMOX-500', quantity: 2, unitPrice: 3.5, soldAt: '2026-11-01T10:00:00Z' },
+  });
 
 /** The body of POST /reports: validated by `@Body({ schema: reportRequestSchema })`, and its OpenAPI schema. */
 export const reportRequestSchema = z.strictObject(

@@ -11,7 +11,10 @@ const salesSummarySchema = z
     bySku: z.array(z.object({ sku: z.string(), ...totals })).describe('Revenue descending, then sku ascending.'),
     byDay: z.array(z.object({ day: z.string().describe('UTC calendar day, YYYY-MM-DD.'), ...totals })).describe('Day ascending.'),
   })
-  .meta({ id: 'SalesSummary' });
+  .meta({
+    id: 'SalesSummary',
+    example: { totalRevenue: 10.5, totalUnits: 3, bySku: [{ sku: 'AMOX-500', units: 3, revenue: 10.5 }], byDay: [{ day: '2026-11-01', units: 3, revenue: 10.5 }] },
+  });
 
 /** 202: the report is being computed; GET its Location until it is done. */
 export const pendingReportSchema = z.object({ id: reportIdSchema, status: z.enum(['queued', 'active']) }).meta({ id: 'PendingReport' });
