@@ -6,7 +6,7 @@ import type { Principal } from '../auth';
 import { ApiErrorResponse, ApiUnavailableResponse } from '../http';
 import { reportIdSchema } from './report-id';
 import { type ReportRequest, reportRequestSchema } from './report-request';
-import { completedReportSchema, finishedReportSchema, pendingReportSchema } from './report-view.schema';
+import { reportViewSchemas } from './report-view.schema';
 import { ReportAnswer, ReportsService, ReportView } from './reports.service';
 
 const X_CACHE = { 'x-cache': { description: '`hit` or `miss`: whether the completed report came from the cache.', schema: { type: 'string', enum: ['hit', 'miss'] } } };
@@ -24,10 +24,10 @@ export class ReportsController {
   @ApiResponse({
     status: 202,
     description: 'Queued (or already being computed).',
-    standardSchema: pendingReportSchema,
+    standardSchema: reportViewSchemas.pending,
     headers: { Location: { description: 'Where to GET the report: /reports/{id}.', schema: { type: 'string' } } },
   })
-  @ApiResponse({ status: 200, description: 'The same data was already computed: here is the result.', standardSchema: completedReportSchema, headers: X_CACHE })
+  @ApiResponse({ status: 200, description: 'The same data was already computed: here is the result.', standardSchema: reportViewSchemas.completed, headers: X_CACHE })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body({ schema: reportRequestSchema }) request: ReportRequest,
@@ -38,8 +38,8 @@ export class ReportsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'Read a report', description: 'Completed reports are kept for REPORT_TTL_SECONDS.' })
-  @ApiResponse({ status: 200, description: 'Completed (with its result) or failed (with the reason).', standardSchema: finishedReportSchema, headers: X_CACHE })
-  @ApiResponse({ status: 202, description: 'Still queued or being computed: ask again.', standardSchema: pendingReportSchema })
+  @ApiResponse({ status: 200, description: 'Completed (with its result) or failed (with the reason).', standardSchema: reportViewSchemas.finished, headers: X_CACHE })
+  @ApiResponse({ status: 202, description: 'Still queued or being computed: ask again.', standardSchema: reportViewSchemas.pending })
   @ApiErrorResponse(404, "No such report for the caller's tenant (another tenant's report answers the same).")
   async get(
     @CurrentPrincipal() principal: Principal,
