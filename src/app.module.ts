@@ -3,6 +3,7 @@ import { AuthModule } from './auth';
 import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
+import { HttpApiModule } from './http';
 import { MetricsModule } from './metrics';
 import { PresenceModule } from './presence';
 import { QueueDashboardModule, QueueModule } from './queue';
@@ -35,6 +36,7 @@ export class AppModule implements NestModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HealthModule,
+        HttpApiModule,
         MetricsModule,
         CacheModule,
         QueueModule.forRoot(),

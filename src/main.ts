@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig, loadDotEnv, parseRedisUrl } from './config';
+import { setupApiDocs } from './http';
 import { createLogging } from './logging';
 import { JobHandlerDeclarationError } from './queue';
 import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from './redis';
@@ -48,6 +49,9 @@ async function main(): Promise<void> {
   }
 
   const app = await createApp(config, logging);
+  // After createApp: Swagger UI's routes go to Express in call order, so they come after the app-wide middleware
+  // (security headers included) and get it too.
+  setupApiDocs(app, config);
   try {
     await app.init();
   } catch (error) {
