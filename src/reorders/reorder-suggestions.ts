@@ -1,26 +1,30 @@
-import type { ReorderRequest } from './reorder-request';
+import { z } from 'zod';
+import { jobViewSchemas } from '../job-results';
+import { reorderIdSchema, type ReorderRequest } from './reorder-request';
 
-export interface ReorderSuggestion {
-  sku: string;
-  /** Units sold per day over the sales window, rounded to 2 decimals (for display; the quantities use exact fractions). */
-  dailySales: number;
-  /** Whole days the stock on hand lasts at that pace; null when nothing sold. */
-  daysOfStock: number | null;
-  /** Stock that covers the lead time: at or below it, an order placed now arrives after the shelf is empty. */
-  reorderPoint: number;
-  /** Units to order so that stock on hand and on order covers the lead time plus coverDays. */
-  suggestedQuantity: number;
-  /** On hand plus on order is at or below the reorder point (and something sells). */
-  urgent: boolean;
-}
+/** The result, as a schema so that its type and its OpenAPI description are one thing. */
+const suggestionSchema = z.object({
+  sku: z.string(),
+  dailySales: z.number().describe('Units sold per day over the sales window, rounded to 2 decimals (for display; the quantities use exact fractions).'),
+  daysOfStock: z.number().int().nullable().describe('Whole days the stock on hand lasts at that pace; null when nothing sold.'),
+  reorderPoint: z.number().int().describe('Stock that covers the lead time: at or below it, an order placed now arrives after the shelf is empty.'),
+  suggestedQuantity: z.number().int().describe('Units to order so that stock on hand and on order covers the lead time plus coverDays.'),
+  urgent: z.boolean().describe('On hand plus on order is at or below the reorder point (and something sells).'),
+});
 
-export interface ReorderSuggestions {
-  salesWindowDays: number;
-  coverDays: number;
-  /** Urgent first, then fewest days of stock, then sku. */
-  suggestions: ReorderSuggestion[];
-  totalSuggestedUnits: number;
-}
+const suggestionsSchema = z
+  .object({
+    salesWindowDays: z.number().int(),
+    coverDays: z.number().int(),
+    suggestions: z.array(suggestionSchema).describe('Urgent first, then fewest days of stock, then sku.'),
+    totalSuggestedUnits: z.number().int(),
+  })
+  .meta({ id: 'ReorderSuggestions' });
+
+export type ReorderSuggestion = z.output<typeof suggestionSchema>;
+export type ReorderSuggestions = z.output<typeof suggestionsSchema>;
+
+export const reorderViewSchemas = jobViewSchemas('Reorder', reorderIdSchema, suggestionsSchema);
 
 /** ceil(a / b) for non-negative integers, exactly. */
 const ceilDiv = (a: number, b: number): number => Math.floor((a + b - 1) / b);

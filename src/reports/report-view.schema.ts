@@ -1,18 +1,7 @@
 import { z } from 'zod';
+import { jobViewSchemas } from '../job-results';
 import { reportIdSchema } from './report-id';
 import type { ReportView } from './reports.service';
-
-/**
- * The documented answers of a job-backed route (queued/active, completed with its result, failed), named
- * `Pending<Name>`, `Completed<Name>`, `Failed<Name>`, `Finished<Name>` in the docs. Nothing here is specific to
- * reports but the names: a job result's view of any feature documents itself this way.
- */
-function jobViewSchemas<Result extends z.ZodType>(name: string, id: z.ZodType<string>, result: Result) {
-  const pending = z.object({ id, status: z.enum(['queued', 'active']) }).meta({ id: `Pending${name}`, description: 'Being computed: ask again.' });
-  const completed = z.object({ id, status: z.literal('completed'), result }).meta({ id: `Completed${name}` });
-  const failed = z.object({ id, status: z.literal('failed'), error: z.string() }).meta({ id: `Failed${name}`, description: 'Failed for good; posting the same data again retries.' });
-  return { pending, completed, finished: z.discriminatedUnion('status', [completed, failed]).meta({ id: `Finished${name}` }) };
-}
 
 const totals = { units: z.number().int(), revenue: z.number().describe('In the currency of unitPrice, rounded to cents.') };
 
