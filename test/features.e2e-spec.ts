@@ -136,6 +136,9 @@ describe('two web instances and one worker', () => {
       'items[0].leadTimeDays must be a whole number of days',
       'items[1].leadTimeDays must be at most 365',
     ]);
+    const badId = await getReorder(webA, author, 'rpt_0123456789abcdef0123456789abcdef');
+    expect(badId.status).toBe(400);
+    expect((badId.body as { message: string[] }).message).toEqual(['id must be a reorder id: ro_ followed by 32 lowercase hex digits']);
   });
 });
 
