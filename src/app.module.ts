@@ -4,7 +4,7 @@ import { CacheModule } from './cache';
 import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
 import { MetricsModule } from './metrics';
-import { PresenceModule } from './presence';
+import { PresenceModule, RealtimeModule } from './presence';
 import { RedisModule } from './redis';
 import { ReportsModule } from './reports';
 
@@ -25,6 +25,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         CacheModule,
+        RealtimeModule,
         ...(servesApi ? [AuthModule, PresenceModule] : []),
         ReportsModule.forConfig(config),
       ],

@@ -1,7 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from '../auth';
 import type { AppConfig } from '../config';
-import { UserNotifierModule } from '../presence';
 import { QueueModule } from '../queue';
 import { ReportsController } from './reports.controller';
 import { ReportsService } from './reports.service';
@@ -13,7 +12,7 @@ export class ReportsModule {
     const servesHttp = config.appRole !== 'worker';
     return {
       module: ReportsModule,
-      imports: [QueueModule.forConfig(config), UserNotifierModule, ...(servesHttp ? [AuthModule] : [])],
+      imports: [QueueModule.forConfig(config), ...(servesHttp ? [AuthModule] : [])],
       controllers: servesHttp ? [ReportsController] : [],
       providers: [ReportsService],
     };

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import type { CacheService } from '../cache';
 import { loadConfig } from '../config';
-import type { UserNotifier } from '../presence';
+import type { RealtimeService } from '../presence';
 import { JobHandlers, JobProducer, QueueUnavailableError } from '../queue';
 import { ANSWER_WITHIN_MS, ReportsService } from './reports.service';
 
@@ -19,7 +19,7 @@ const passThroughCache = {
 const slow = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms).unref());
 
 function serviceWith(producer: Partial<JobProducer>, cache: Partial<CacheService> = passThroughCache): ReportsService {
-  return new ReportsService(producer as JobProducer, new JobHandlers(), cache as CacheService, loadConfig({}), { notifyUser: () => undefined } as unknown as UserNotifier);
+  return new ReportsService(producer as JobProducer, new JobHandlers(), cache as CacheService, loadConfig({}), { emitToUser: () => undefined } as unknown as RealtimeService);
 }
 
 function job(returnvalue: unknown): Job {

@@ -4,7 +4,7 @@ import type { Principal } from '../auth';
 import { CacheService, tenantKey, tenantTag } from '../cache';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
-import { UserNotifier } from '../presence';
+import { RealtimeService } from '../presence';
 import { JobHandlers, JobProducer, QueueUnavailableError } from '../queue';
 import { reportId } from './report-id';
 import { ReportJobData, runReportJob } from './report-job';
@@ -51,12 +51,12 @@ export class ReportsService implements OnModuleInit {
     private readonly handlers: JobHandlers,
     private readonly cache: CacheService,
     private readonly config: AppConfig,
-    private readonly notifier: UserNotifier,
+    private readonly realtime: RealtimeService,
   ) {}
 
   onModuleInit(): void {
     this.handlers.register(REPORT_JOB, (job) => this.compute(job as Job<ReportJobData>), {
-      onCompleted: (job) => this.notifier.notifyUser(job.data as ReportJobData, REPORT_COMPLETED, { id: job.id }),
+      onCompleted: ({ id, data }) => this.realtime.emitToUser((data as ReportJobData).tenantId, (data as ReportJobData).userId, REPORT_COMPLETED, { id: String(id) }),
     });
   }
 
