@@ -43,4 +43,9 @@ export class RedisIoAdapter extends IoAdapter {
     server.adapter(createAdapter(this.pubClient, this.subClient, { key: this.key }));
     return server;
   }
+
+  /** A server bound to nothing has no engine to close (socket.io's close would throw and stall the shutdown). */
+  override async close(server: Server): Promise<void> {
+    if (this.servesSockets) await super.close(server);
+  }
 }
