@@ -36,6 +36,14 @@ export class CacheTiers {
     return this.redisStore.setIndexed(this.redis._getKeyPrefix(key), stored, ttlMs, indexing);
   }
 
+  /** The live value in Redis (Keyv's expiry checked, as Keyv.get does), and whether the compute lock is still held. */
+  async pollRedis<T>(key: string, lockKey: string): Promise<{ value?: T; locked: boolean }> {
+    const { value, locked } = await this.redisStore.getWhileLocked(this.redis._getKeyPrefix(key), lockKey);
+    const entry = value === undefined ? undefined : await this.redis.deserializeData<T>(value);
+    const live = entry && (typeof entry.expires !== 'number' || entry.expires > Date.now());
+    return { value: live ? entry.value : undefined, locked };
+  }
+
   memoryStats(): { entries: number; bytes: number } {
     return { entries: this.memoryStore.size, bytes: this.memoryStore.bytes };
   }

@@ -15,7 +15,7 @@ import { ConfigModule, loadConfig } from '../config';
 import { HealthModule } from '../health';
 import { RedisConnections, RedisModule } from '../redis';
 import { CacheModule } from './cache.module';
-import { MAX_RESULT_BYTES } from './cache.constants';
+import { COMPUTE_WAIT_MS, MAX_RESULT_BYTES } from './cache.constants';
 import { CacheService, CacheWriteError } from './cache.service';
 import { tenantKey, tenantTag } from './cache-keys';
 import { CachedResponse } from './http-cache.interceptor';
@@ -180,6 +180,31 @@ describe('CacheService.getOrSet', () => {
     expect(calls).toBe(1);
     expect([fromA.value, fromB.value]).toEqual(['computed once', 'computed once']);
     expect([fromA.source, fromB.source].sort()).toEqual(['loader', 'redis']);
+  });
+});
+
+describe('CacheService.getOrSet across instances, when the computing one stores nothing', () => {
+  it('the waiting instance computes as soon as the lock is released, instead of polling out COMPUTE_WAIT_MS', async () => {
+    const [a, b] = await Promise.all([instance(), instance()]);
+    const key = tenantKey('t1', 'report', 'still-queued');
+    let calls = 0;
+    // Like a report that is still queued: its view is not to be cached.
+    const loader = async () => {
+      calls += 1;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { status: 'queued' };
+    };
+    const options = { ttlMs: 60_000, shouldCache: (view: { status: string }) => view.status === 'completed' };
+    const fromA = a.cache.getOrSet(key, loader, options);
+    // b starts once a holds the lock.
+    await until(() => redis.command('EXISTS', `pharmacare:cache-lock:${key}`), (exists) => exists === '1', 5_000, 5);
+    const started = Date.now();
+    const polls = await commandsDuring(async () => expect(await b.cache.getOrSet(key, loader, options)).toEqual({ value: { status: 'queued' }, source: 'loader' }));
+    await fromA;
+    expect(calls).toBe(2);
+    // Waiting it out would take COMPUTE_WAIT_MS (3 s) and 60 reads.
+    expect(Date.now() - started).toBeLessThan(COMPUTE_WAIT_MS);
+    expect(polls).toBeLessThan(30);
   });
 });
 

@@ -224,7 +224,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     const lock: ComputeLock = { key: `${this.prefix}:cache-lock:${key}`, token: randomBytes(8).toString('hex') };
     const locked = await this.tryRedis('lock', () => this.redis.set(lock.key, lock.token, 'PX', COMPUTE_LOCK_MS, 'NX'));
     if (locked === null) {
-      const computedElsewhere = await this.waitForValue<T>(key);
+      const computedElsewhere = await this.waitForValue<T>(key, lock.key);
       if (computedElsewhere) return computedElsewhere;
     }
     const held = locked === 'OK' ? lock : undefined;
@@ -239,15 +239,22 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private async waitForValue<T>(key: string): Promise<{ value: T; source: 'redis' } | undefined> {
+  /**
+   * Polls for the value the lock holder computes. Stops as soon as the lock is gone without a value (the holder's
+   * loader failed, its value was not to be cached, Redis refused the write): waiting out COMPUTE_WAIT_MS then
+   * made every concurrent request on another instance 3 s late, for 60 reads.
+   */
+  private async waitForValue<T>(key: string, lockKey: string): Promise<{ value: T; source: 'redis' } | undefined> {
     const deadline = Date.now() + COMPUTE_WAIT_MS;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, COMPUTE_POLL_MS));
-      const raw = await this.tryRedis('read', () => this.tiers.redis.get<T>(key));
-      if (raw !== FAILED && raw !== undefined) {
-        await this.tiers.memory.set(key, raw);
-        return { value: raw, source: 'redis' };
+      const polled = await this.tryRedis('read', () => this.tiers.pollRedis<T>(key, lockKey));
+      if (polled === FAILED) return undefined;
+      if (polled.value !== undefined) {
+        await this.tiers.memory.set(key, polled.value);
+        return { value: polled.value, source: 'redis' };
       }
+      if (!polled.locked) return undefined;
     }
     return undefined;
   }

@@ -89,6 +89,12 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     return value === null ? undefined : (value as Value);
   }
 
+  /** The stored value, and whether `lockKey` still exists: one MGET, for who waits on another's computation. */
+  async getWhileLocked(key: string, lockKey: string): Promise<{ value?: string; locked: boolean }> {
+    const [value, lock] = await this.client.mget(this.redisKey(key), lockKey);
+    return { value: value ?? undefined, locked: lock !== null };
+  }
+
   /** One MGET; missing keys come back as undefined in their position. */
   async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
     if (keys.length === 0) return [];
