@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { INestApplication, Injectable, Module, Type } from '@nestjs/common';
+import { INestApplication, Injectable, Module, StandardSchemaValidationPipe, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ConnectedSocket, MessageBody, WebSocketGateway } from '@nestjs/websockets';
 import type { AddressInfo } from 'node:net';
@@ -76,7 +76,7 @@ const apps: INestApplication[] = [];
 const clients: PresenceClient[] = [];
 const logger = new CapturingLogger();
 
-async function start(role: 'web' | 'worker', modules: Type[] = [StockModule]): Promise<{ app: INestApplication; url: string; alerts: StockAlerts }> {
+async function start(role: 'web' | 'worker', modules: Type[] = [StockModule], globalSchemaPipe = false): Promise<{ app: INestApplication; url: string; alerts: StockAlerts }> {
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), JWT_SECRET, APP_ROLE: role, PRESENCE_OFFLINE_GRACE_SECONDS: '0' });
   const web = role === 'web' ? [AuthModule, PresenceModule] : [];
   @Module({ imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, RealtimeModule, ...web, ...modules] })
@@ -84,6 +84,7 @@ async function start(role: 'web' | 'worker', modules: Type[] = [StockModule]): P
   const moduleRef = await Test.createTestingModule({ imports: [RealtimeTestModule] }).setLogger(logger).compile();
   const app = moduleRef.createNestApplication({ logger });
   app.useWebSocketAdapter(new RedisIoAdapter(app));
+  if (globalSchemaPipe) app.useGlobalPipes(new StandardSchemaValidationPipe());
   apps.push(app);
   await app.listen(0, '127.0.0.1');
   const connections = app.get(RedisConnections);
@@ -158,6 +159,13 @@ describe('a feature gateway on the realtime namespace', () => {
     // Presence's own event goes on working beside it.
     expect(await client.request('presence:list', { tenant: 'other' })).toEqual({ error: 'presence:list takes no payload (or {})' });
     expect(client.socket.connected).toBe(true);
+  });
+
+  it('answers a refused payload as { error } also behind a global StandardSchemaValidationPipe (HTTP 400 errors)', async () => {
+    const { url } = await start('web', [StockModule], true);
+    const client = await connect(url, 'u1', 'pharmacy-1');
+    expect(await client.request('test:watch-stock', { sku: '' })).toEqual({ error: 'sku: must not be empty' });
+    expect(await client.request('test:watch-stock', { sku: 'AMOX-500' })).toEqual({ watching: 'AMOX-500', tenant: 'pharmacy-1' });
   });
 
   it('serves nothing in an APP_ROLE=worker process: no socket can connect there', async () => {
