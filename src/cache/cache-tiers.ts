@@ -37,11 +37,12 @@ export class CacheTiers {
   }
 
   /** The live value in Redis (Keyv's expiry checked, as Keyv.get does), and whether the compute lock is still held. */
-  async pollRedis<T>(key: string, lockKey: string): Promise<{ value?: T; locked: boolean }> {
+  async pollRedis<T>(key: string, lockKey: string): Promise<{ value?: T; expires?: number; locked: boolean }> {
     const { value, locked } = await this.redisStore.getWhileLocked(this.redis._getKeyPrefix(key), lockKey);
     const entry = value === undefined ? undefined : await this.redis.deserializeData<T>(value);
-    const live = entry && (typeof entry.expires !== 'number' || entry.expires > Date.now());
-    return { value: live ? entry.value : undefined, locked };
+    const expires = typeof entry?.expires === 'number' ? entry.expires : undefined;
+    if (!entry || (expires !== undefined && expires <= Date.now())) return { locked };
+    return { value: entry.value, expires, locked };
   }
 
   memoryStats(): { entries: number; bytes: number } {

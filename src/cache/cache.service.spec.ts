@@ -181,6 +181,21 @@ describe('CacheService.getOrSet', () => {
     expect([fromA.value, fromB.value]).toEqual(['computed once', 'computed once']);
     expect([fromA.source, fromB.source].sort()).toEqual(['loader', 'redis']);
   });
+
+  it("keeps what it waited for in memory no longer than the entry's life in Redis", async () => {
+    const [a, b] = await Promise.all([instance(), instance()]);
+    const key = tenantKey('t1', 'short-lived-across');
+    const loader = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return 'brief';
+    };
+    const fromA = a.cache.getOrSet(key, loader, { ttlMs: 500 });
+    await until(() => redis.command('EXISTS', `pharmacare:cache-lock:${key}`), (exists) => exists === '1', 5_000, 5);
+    expect(await b.cache.getOrSet(key, loader, { ttlMs: 500 })).toEqual({ value: 'brief', source: 'redis' });
+    await fromA;
+    // The memory tier's own limit (CACHE_MEMORY_TTL_SECONDS, 300 s) would keep it for minutes.
+    await until(() => b.cache.get(key), (hit) => hit === undefined, 5_000, 50);
+  });
 });
 
 describe('CacheService.getOrSet across instances, when the computing one stores nothing', () => {

@@ -251,7 +251,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
       const polled = await this.tryRedis('read', () => this.tiers.pollRedis<T>(key, lockKey));
       if (polled === FAILED) return undefined;
       if (polled.value !== undefined) {
-        await this.tiers.memory.set(key, polled.value);
+        // For what is left of its life in Redis, not the memory tier's longest: it may be short-lived.
+        await this.tiers.memory.set(key, polled.value, polled.expires === undefined ? undefined : polled.expires - Date.now());
         return { value: polled.value, source: 'redis' };
       }
       if (!polled.locked) return undefined;
