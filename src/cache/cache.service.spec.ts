@@ -432,6 +432,8 @@ describe('CacheService.setOrThrow', () => {
     // Too large for the memory tiers: every read is a Redis hit.
     expect((await b.cache.get(key))?.source).toBe('redis');
     expect(a.cache.memoryStats().entries).toBe(0);
+    // Nor does the local tag index keep it: a worker storing big results would grow it without end.
+    expect((a.cache as unknown as { localKeyTags: Map<string, unknown> }).localKeyTags.size).toBe(0);
 
     await a.cache.invalidateTags([tenantTag('t1', 'reports')]);
     expect(await b.cache.get(key)).toBeUndefined();

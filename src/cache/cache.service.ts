@@ -177,7 +177,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async keepInMemory<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
-    await this.tiers.memory.set(key, value, options.ttlMs);
+    // A value the memory tier refuses (over CACHE_MAX_VALUE_KB) never leaves it, so its tags must not be kept.
+    if (!(await this.tiers.memory.set(key, value, options.ttlMs))) return;
     for (const tag of options.tags ?? []) this.rememberLocally(tag, key);
   }
 
