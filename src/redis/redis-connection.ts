@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint } from '../config';
 import { CommandCounter } from './command-counter';
@@ -264,8 +265,4 @@ export class RedisConnection {
     this.lastSummaryAt = this.downSince;
     this.logger.error(message);
   }
-}
-
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
-import { formatDuration } from './redis-connection';
 import type { RedisRefusal, RedisRefusalKind } from './redis-refusal';
 
 /** Redis refusing commands for one reason, from the first refusal seen until it accepts them again. */
