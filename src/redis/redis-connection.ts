@@ -194,7 +194,11 @@ export class RedisConnection {
 
   private onError(error: Error): void {
     if (!this.usable) return;
-    const diagnosis = diagnoseRedisError(error, this.endpoint);
+    let diagnosis = diagnoseRedisError(error, this.endpoint);
+    // The command role's HELLO timing out (its command timeout) while handshaking is the same silent server.
+    if (diagnosis.kind === 'timeout' && this.client.status === 'connect') {
+      diagnosis = diagnoseRedisError(Object.assign(new Error(`no handshake reply within the command timeout`), { code: HANDSHAKE_TIMEOUT_CODE }), this.endpoint);
+    }
     // Cutting the socket below makes the rest of that handshake fail too: keep the cause, not its echo.
     if (this.lastError && ECHOED_BY[this.lastError.kind]?.has(diagnosis.kind)) return;
     // ioredis reports a refused SELECT during its handshake and then goes ready on database 0, flushing the
