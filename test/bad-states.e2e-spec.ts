@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { AppProcess, AppResponse } from './support/app-process';
 import { RedisCluster } from './support/redis-cluster';
 import { RedisServer, stopAllRedisServers } from './support/redis-server';
+import { PresenceClient } from './support/socket-client';
 import { JWT_SECRET, postReport, salesFor, settledReport, tokenFor } from './support/reports-client';
 import { TcpProxy } from './support/tcp-proxy';
 import { until } from './support/until';
@@ -151,6 +152,32 @@ describe('Redis out of memory (noeviction, maxmemory reached)', () => {
     expect(app.matching(/failed for good/)).toEqual([]);
     expect((await until(() => app.request('/health'), (response) => response.status === 200 && body(response).status === 'ok', 15_000)).status).toBe(200);
   }, 90_000);
+});
+
+describe('presence while Redis is out of memory', () => {
+  it('says "out of sync" once and never a false "back in sync" while users still cannot be stored; in sync once memory is freed', async () => {
+    const redis = await RedisServer.start();
+    // Heartbeats every second: several of them pass during the OOM.
+    const app = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'web', PRESENCE_TTL_SECONDS: '3' });
+    await app.waitForLines(/ready in \d+ ms/, 3);
+    const harness = await admin(redis);
+    const first = await PresenceClient.connect(app, tokenFor('u1', 'pharmacy-1'));
+    await until(() => app.request('/presence', { headers: { authorization: `Bearer ${token}` } }), (response) => JSON.stringify(response.body).includes('u1'));
+
+    await harness.config('SET', 'maxmemory', '1');
+    const second = await PresenceClient.connect(app, tokenFor('u2', 'pharmacy-1'));
+    await app.waitForLine(/presence is out of sync with Redis/);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect(app.matching(/presence back in sync/)).toEqual([]);
+    expect(app.matching(/presence is out of sync/)).toHaveLength(1);
+
+    await harness.config('SET', 'maxmemory', '0');
+    await app.waitForLine(/presence back in sync with Redis/, 10_000);
+    const listed = await app.request('/presence', { headers: { authorization: `Bearer ${token}` } });
+    expect((listed.body as { users: Array<{ userId: string }> }).users.map((user) => user.userId)).toEqual(['u1', 'u2']);
+    first.socket.disconnect();
+    second.socket.disconnect();
+  }, 60_000);
 });
 
 /** Resolves on the next entry of BullMQ's event stream with the given event (read straight from Redis). */
