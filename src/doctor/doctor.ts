@@ -143,7 +143,7 @@ async function connectionFailure(diagnosis: RedisErrorDiagnosis, endpoint: Redis
     return [reached, fail('tls', `${diagnosis.reason}${presented ? `; ${presented}` : ''}`, fix), skip('auth', 'no TLS session'), skip('database', 'no connection'), ...later('no TLS session')];
   }
   if (diagnosis.kind === 'maxclients') {
-    return [reached, fail('connection', diagnosis.reason, diagnosis.fix), skip('tls', 'no connection'), skip('auth', 'no connection'), skip('database', 'no connection'), ...later('no connection')];
+    return [fail('connection', diagnosis.reason, diagnosis.fix), skip('tls', 'no connection'), skip('auth', 'no connection'), skip('database', 'no connection'), ...later('no connection')];
   }
   if (diagnosis.kind === 'auth') {
     return [reached, tlsSkippedOrOk(endpoint, redis), fail('auth', diagnosis.reason, diagnosis.fix), skip('database', 'not authenticated'), ...later('not authenticated')];
