@@ -366,7 +366,7 @@ function printSummary(): void {
   for (const [key, n] of serverErrors) lines.push(`5xx: ${key} ×${n}`);
   // Connection trouble is expected (one line per state change); anything else logged at ERROR is worth reading.
   const errors = cluster.everyApp.flatMap((app) => app.matching(/\bERROR\b/));
-  const unexpected = errors.filter((line) => !/\[Redis:\w+\]/.test(line));
+  const unexpected = errors.filter((line) => !/\[Redis(:[\w-]+)?\]/.test(line));
   lines.push(`app ERROR lines: ${errors.length}, of which not about Redis connections: ${unexpected.length}`, ...unexpected.slice(0, 10).map((line) => `  ${line.slice(0, 300)}`));
   if (drained) {
     lines.push(
