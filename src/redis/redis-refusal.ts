@@ -45,6 +45,7 @@ interface RefusalRule {
 }
 
 const TRY_AGAIN = 'Nothing was stored; try again shortly.';
+const CLUSTER_FIX = 'this configuration does not support Redis Cluster: use a single Redis (Upstash, Render Key Value, or redis-server without cluster-enabled)';
 
 const RULES: readonly RefusalRule[] = [
   {
@@ -83,7 +84,7 @@ const RULES: readonly RefusalRule[] = [
     kind: 'clusterdown',
     pattern: /^CLUSTERDOWN\b/,
     reason: 'Redis Cluster is down (CLUSTERDOWN)',
-    fix: 'this configuration does not support Redis Cluster: use a single Redis (Upstash, Render Key Value, or redis-server without cluster-enabled)',
+    fix: CLUSTER_FIX,
     userMessage: `The service's database is unavailable. ${TRY_AGAIN}`,
     retryAfterSeconds: 30,
   },
@@ -91,7 +92,7 @@ const RULES: readonly RefusalRule[] = [
     kind: 'crossslot',
     pattern: /^CROSSSLOT\b/,
     reason: 'Redis refused a command over keys in different hash slots (CROSSSLOT): REDIS_URL points at a Redis Cluster',
-    fix: 'this configuration does not support Redis Cluster: use a single Redis (Upstash, Render Key Value, or redis-server without cluster-enabled)',
+    fix: CLUSTER_FIX,
     userMessage: `The service's database is misconfigured. ${TRY_AGAIN}`,
     retryAfterSeconds: 30,
   },
@@ -99,7 +100,7 @@ const RULES: readonly RefusalRule[] = [
     kind: 'moved',
     pattern: /^(MOVED|ASK)\b/,
     reason: 'Redis redirected a command to another node (MOVED/ASK): REDIS_URL points at a Redis Cluster',
-    fix: 'this configuration does not support Redis Cluster: use a single Redis (Upstash, Render Key Value, or redis-server without cluster-enabled)',
+    fix: CLUSTER_FIX,
     userMessage: `The service's database is misconfigured. ${TRY_AGAIN}`,
     retryAfterSeconds: 30,
   },
