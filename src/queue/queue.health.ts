@@ -26,10 +26,11 @@ export class QueueHealthIndicator implements OnModuleInit {
     const session = this.indicator.check('queue:worker');
     const health = this.worker.health();
     if (health.wedged || health.refused) return session.down({ ...health });
-    const notTakingJobsForMs = health.paused ? health.pausedForMs : health.connected ? undefined : health.disconnectedForMs;
-    if (notTakingJobsForMs !== undefined) {
-      return notTakingJobsForMs < this.config.health.redisGraceMs ? session.degraded({ ...health }) : session.down({ ...health });
-    }
+    const graceMs = this.config.health.redisGraceMs;
+    // A blocking connection still making its first connect is starting, not failing, until it errs or the grace runs out.
+    const disconnected = !health.connected && (health.connectionError !== undefined || (health.disconnectedForMs ?? 0) >= graceMs);
+    const notTakingJobsForMs = health.paused ? health.pausedForMs : disconnected ? health.disconnectedForMs : undefined;
+    if (notTakingJobsForMs !== undefined) return notTakingJobsForMs < graceMs ? session.degraded({ ...health }) : session.down({ ...health });
     return health.running ? session.up({ ...health }) : session.degraded({ ...health });
   }
 }

@@ -28,7 +28,9 @@ describe('WorkerGuard', () => {
     jest.useFakeTimers();
     now = 0;
   });
-  afterEach(() => jest.useRealTimers());
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   const advance = (ms: number) => {
     now += ms;

@@ -145,6 +145,10 @@ export class RedisConnection {
     this.drop();
   }
 
+  private get isDuplicate(): boolean {
+    return this.role.endsWith('-duplicate');
+  }
+
   private get usable(): boolean {
     return this.state !== 'closed' && this.state !== 'refused';
   }
@@ -181,7 +185,8 @@ export class RedisConnection {
     if (!this.usable) return;
     const now = this.now();
     if (this.attempts === 0) {
-      this.logger.log(`ready in ${now - this.createdAt} ms`);
+      // A duplicate's first connect is part of its consumer's start (the roles' lines already say Redis is there).
+      if (!this.isDuplicate) this.logger.log(`ready in ${now - this.createdAt} ms`);
     } else {
       this.logger.log(`recovered after ${formatDuration(now - (this.downSince ?? now))} (${this.attempts} reconnect attempts)`);
     }
