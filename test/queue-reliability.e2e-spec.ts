@@ -78,7 +78,9 @@ describe('Redis restart during processing', () => {
     expect(computedIds(worker).length).toBeLessThan(150);
     for (let seed = 2000; seed < 2030; seed++) ids.push(await postUntilAccepted(web, seed));
     await restarting;
-    await Promise.all([web.waitForLines(/recovered after/, 3, 30_000), worker.waitForLines(/recovered after/, 3, 30_000)]);
+    // The three roles of each (the worker's blocking connection logs its own recovery too).
+    const roleRecovered = /\[Redis:(command|queue|subscriber)\] recovered after/;
+    await Promise.all([web.waitForLines(roleRecovered, 3, 30_000), worker.waitForLines(roleRecovered, 3, 30_000)]);
 
     for (const id of ids) expect((await settledReport(web, token, id, 60_000)).body).toMatchObject({ id, status: 'completed' });
     expect(new Set(computedIds(worker))).toEqual(new Set(ids));

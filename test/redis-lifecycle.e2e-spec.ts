@@ -38,7 +38,8 @@ describe('Redis restart while the app runs', () => {
     expect(names.filter((name) => name.includes(':w:'))).toEqual([expect.stringMatching(new RegExp(`^pharmacare:am9icw==:w:\\S+:${app.pid}$`))]);
 
     await redis.restart();
-    const recovered = await app.waitForLines(/recovered after/, 3, 20_000);
+    // The three roles; the worker's blocking connection (queue-duplicate) logs its own recovery too.
+    const recovered = await app.waitForLines(/\[Redis:(command|queue|subscriber)\] recovered after/, 3, 20_000);
     expect(recovered).toHaveLength(3);
 
     const health = await app.request('/health');
