@@ -37,6 +37,11 @@ describe('classifyRedisRefusal', () => {
     expect(refusal?.retryAfterSeconds).toBeGreaterThan(5);
   });
 
+  it('recognises a refusal wrapped by another layer (error.cause), as a store reporting a failed write would', () => {
+    const wrapped = new Error('could not store the result', { cause: new Error("OOM command not allowed when used memory > 'maxmemory'.") });
+    expect(classifyRedisRefusal(wrapped)?.kind).toBe('oom');
+  });
+
   it('leaves other errors alone: a bug or a bad request is not a refusal', () => {
     expect(classifyRedisRefusal(new Error('ERR wrong number of arguments for \'set\' command'))).toBeUndefined();
     expect(classifyRedisRefusal(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBeUndefined();

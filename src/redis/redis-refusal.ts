@@ -161,10 +161,19 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : typeof error === 'string' ? error : '';
 }
 
+/** The error and the ones it wraps (`cause`), so a refusal reported through another layer is still recognised. */
+function messagesOf(error: unknown): string[] {
+  const messages: string[] = [];
+  for (let current = error, depth = 0; current !== undefined && depth < 5; current = current instanceof Error ? current.cause : undefined, depth++) {
+    messages.push(messageOf(current));
+  }
+  return messages;
+}
+
 /** Redis answered, but refused because of a state it is in; undefined for anything else. */
 export function classifyRedisRefusal(error: unknown): RedisRefusal | undefined {
-  const message = messageOf(error);
-  const rule = RULES.find((candidate) => candidate.pattern.test(message));
+  const messages = messagesOf(error);
+  const rule = RULES.find((candidate) => messages.some((message) => candidate.pattern.test(message)));
   if (!rule) return undefined;
   const { kind, reason, fix, userMessage, retryAfterSeconds } = rule;
   return { kind, reason, fix, userMessage, retryAfterSeconds };
@@ -177,7 +186,7 @@ export function classifyRedisRefusal(error: unknown): RedisRefusal | undefined {
 export function redisUnavailability(error: unknown): RedisUnavailability | undefined {
   const refusal = classifyRedisRefusal(error);
   if (refusal) return refusal;
-  if (UNREACHABLE.test(messageOf(error))) {
+  if (messagesOf(error).some((message) => UNREACHABLE.test(message))) {
     return { kind: 'unreachable', userMessage: 'Redis is unreachable. Nothing was stored; try again shortly.', retryAfterSeconds: 5 };
   }
   return undefined;
