@@ -104,54 +104,64 @@ describe('a server that accepts TCP and never answers (a black hole)', () => {
 describe('Redis out of memory (noeviction, maxmemory reached)', () => {
   it('answers POST /reports 503 with Retry-After and a message users understand, logged once; /health degraded; jobs put back, not failed', async () => {
     const redis = await RedisServer.start();
-    const app = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'all', HEALTH_REDIS_GRACE_SECONDS: '2' });
-    await app.waitForLines(/ready in \d+ ms/, 3);
+    const web = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'web' });
+    const worker = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'worker', HEALTH_REDIS_GRACE_SECONDS: '2' });
+    await Promise.all([web.waitForLines(/ready in \d+ ms/, 3), worker.waitForLines(/ready in \d+ ms/, 3)]);
     const harness = await admin(redis);
 
-    // A job in flight when Redis fills up: 20,000 lines keep the worker busy long enough for the OOM to come first.
+    // A job in flight when Redis fills up: the worker is stopped as soon as it took the job, Redis filled, and the
+    // worker continued, so the job's own write meets the full Redis.
     const events = harness.duplicate();
     admins.push(events);
     const active = nextEvent(events, 'active');
-    const inFlight = await postReport(app, token, salesFor(100, 20_000));
+    const inFlight = await postReport(web, token, salesFor(100, 20_000));
     expect(inFlight.status).toBe(202);
     await active;
-    await harness.config('SET', 'maxmemory', '1');
+    worker.signal('SIGSTOP');
+    try {
+      await harness.config('SET', 'maxmemory', '1');
+    } finally {
+      worker.signal('SIGCONT');
+    }
 
     const refused: AppResponse[] = [];
-    for (let seed = 0; seed < 20; seed++) refused.push(await postReport(app, token, salesFor(200 + seed)));
+    for (let seed = 0; seed < 20; seed++) refused.push(await postReport(web, token, salesFor(200 + seed)));
     for (const response of refused) {
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBe('30');
       expect((response.body as { message: string }).message).toMatch(/Redis is full/);
       expect(response.text).not.toMatch(/OOM|maxmemory|script/);
     }
-    expect(app.matching(/Redis refuses commands: Redis is out of memory/)).toHaveLength(1);
-    expect(app.matching(/\bERROR\b.*\[(HTTP|ExceptionsHandler)\]/)).toEqual([]);
-
-    const health = await app.request('/health');
+    expect(web.matching(/Redis refuses commands: Redis is out of memory/)).toHaveLength(1);
+    expect(web.matching(/\bERROR\b.*\[(HTTP|ExceptionsHandler)\]/)).toEqual([]);
+    const health = await web.request('/health');
+    expect(health.status).toBe(200);
+    expect(body(health).status).toBe('degraded');
     expect(body(health).details['redis:command']).toMatchObject({ status: 'degraded', state: 'refusing', refusing: ['oom'], reason: expect.stringMatching(/out of memory/) });
 
     // The job Redis refused to store went back to the queue without using an attempt: nothing failed.
     const { id } = inFlight.body as { id: string };
-    await app.waitForLine(new RegExp(`job ${id} \\(report\\) put back for 5 s without using an attempt`), 15_000);
-    await app.waitForLine(/worker paused: Redis refuses its commands: Redis is out of memory/);
+    await worker.waitForLine(new RegExp(`job ${id} \\(report\\) put back for 5 s without using an attempt`));
+    await worker.waitForLine(/worker paused: Redis refuses its commands: Redis is out of memory/);
     expect(Number(await harness.zcard('pharmacare:jobs:failed'))).toBe(0);
 
     // BullMQ alone retries a refused script at once, thousands of times a second.
     const before = await rejectedCalls(harness);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(((await rejectedCalls(harness)) - before) / 3).toBeLessThan(20);
-    const workerDown = await until(() => app.request('/health'), (response) => response.status === 503);
+    const workerDown = await until(() => worker.request('/health'), (response) => response.status === 503);
     expect(body(workerDown).details['queue:worker']).toMatchObject({ status: 'down', paused: true, reason: expect.stringMatching(/out of memory/) });
-    expect(app.matching(/worker paused/)).toHaveLength(1);
+    expect(worker.matching(/worker paused/)).toHaveLength(1);
+    expect(worker.matching(/worker resumed/)).toEqual([]);
 
     await harness.config('SET', 'maxmemory', '0');
-    await app.waitForLine(/Redis accepts commands again: oom over after/, 10_000);
-    expect((await settledReport(app, token, id, 60_000)).body).toMatchObject({ id, status: 'completed' });
-    expect((await postReport(app, token, salesFor(300))).status).toBe(202);
-    expect(app.matching(/failed for good/)).toEqual([]);
-    expect((await until(() => app.request('/health'), (response) => response.status === 200 && body(response).status === 'ok', 15_000)).status).toBe(200);
-  }, 90_000);
+    await web.waitForLine(/Redis accepts commands again: oom over after/, 10_000);
+    expect((await settledReport(web, token, id, 60_000)).body).toMatchObject({ id, status: 'completed' });
+    expect((await postReport(web, token, salesFor(300))).status).toBe(202);
+    expect(worker.matching(/failed for good/)).toEqual([]);
+    await worker.waitForLine(/worker resumed: Redis accepts its commands again/, 40_000);
+    expect((await until(() => web.request('/health'), (response) => response.status === 200 && body(response).status === 'ok', 15_000)).status).toBe(200);
+  }, 120_000);
 });
 
 describe('presence while Redis is out of memory', () => {

@@ -41,7 +41,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private worker?: Worker;
   private watchdog?: NodeJS.Timeout;
   private blocking?: RedisDuplicate;
-  private readonly guard = new WorkerGuard(this.logger);
+  private readonly guard = new WorkerGuard(this.logger, Date.now, () => this.connections.refusals().length > 0);
   private stuckSince?: number;
   private recreated = 0;
   private lastErrorMessage?: string;

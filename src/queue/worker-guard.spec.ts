@@ -71,6 +71,21 @@ describe('WorkerGuard', () => {
     expect(worker.resumes).toBe(2);
   });
 
+  it('does not call a quiet worker recovered while Redis is known to refuse still: it pauses again', () => {
+    const { logger, lines } = capturingLogger();
+    let refused = true;
+    const guard = new WorkerGuard(logger, () => now, () => refused);
+    const worker = new FakeWorker();
+    guard.onError(worker, 'OOM', 'Redis is out of memory');
+    advance(1_000 + 2_000);
+    expect(guard.health().paused).toBe(true);
+    expect(worker.pauses).toBe(2);
+    refused = false;
+    advance(2_000 + 2_000);
+    expect(guard.health()).toEqual({ paused: false });
+    expect(lines.filter((line) => line.includes('worker resumed'))).toHaveLength(1);
+  });
+
   it('ignores a lone error Redis does not explain, but pauses a worker that spins on them', () => {
     const { logger } = capturingLogger();
     const guard = new WorkerGuard(logger, () => now);

@@ -35,9 +35,11 @@ export class WorkerGuard {
   private probationTimer?: NodeJS.Timeout;
   private recentErrors: number[] = [];
 
+  /** `stillRefused`: whether Redis is known to be in the state still (an open refusal episode), whatever the worker saw since. */
   constructor(
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    private readonly stillRefused: () => boolean = () => false,
   ) {}
 
   /** An error from the worker's loop; `refusal` is Redis's explanation when it has one (OOM, READONLY...). */
@@ -71,7 +73,8 @@ export class WorkerGuard {
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = undefined;
       void Promise.resolve(worker.resume()).catch(() => undefined);
-      this.probationTimer = setTimeout(() => this.recovered(), PROBATION_MS);
+      // A worker blocked waiting for a job sends nothing Redis could refuse: quiet is not proof that Redis is back.
+      this.probationTimer = setTimeout(() => (this.stillRefused() ? this.trip(worker, this.reason ?? '') : this.recovered()), PROBATION_MS);
       this.probationTimer.unref();
     }, this.backoffMs);
     this.resumeTimer.unref();
