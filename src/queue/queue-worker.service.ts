@@ -3,7 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
-import { RedisConnections, RedisDuplicate } from '../redis';
+import { INFO_TRACKED_REFUSALS, RedisConnections, RedisDuplicate } from '../redis';
 import { JobHandlers } from './job-handlers';
 import { JOBS_QUEUE } from './queue.constants';
 import { JobOutcome, QueueMetrics } from './queue.metrics';
@@ -41,7 +41,8 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private worker?: Worker;
   private watchdog?: NodeJS.Timeout;
   private blocking?: RedisDuplicate;
-  private readonly guard = new WorkerGuard(this.logger, Date.now, () => this.connections.refusals().length > 0);
+  /** Redis is known to refuse still while INFO shows the state (full, a replica, loading): a quiet worker has not recovered. */
+  private readonly guard = new WorkerGuard(this.logger, Date.now, () => this.connections.refusals().some((refusal) => INFO_TRACKED_REFUSALS.has(refusal.kind)));
   private stuckSince?: number;
   private recreated = 0;
   private lastErrorMessage?: string;

@@ -7,6 +7,7 @@ export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 export { probeRedisEndpoint } from './redis-probe';
 export { classifyRedisRefusal, redisUnavailability } from './redis-refusal';
 export type { RedisRefusal, RedisRefusalKind, RedisUnavailability } from './redis-refusal';
+export { INFO_TRACKED_REFUSALS } from './refusal-episodes';
 export type { RedisRefusalEpisode } from './refusal-episodes';
 export { buildRedisOptions } from './redis-options';
 export { getRedisToken, InjectRedis, REDIS_ROLES } from './redis.tokens';

@@ -21,8 +21,15 @@ interface OpenEpisode {
 
 /** How often an open episode is checked; INFO is not billed on Upstash. */
 const CHECK_INTERVAL_MS = 2_000;
-/** For states INFO does not show: over once nothing was refused for this long. */
-const QUIET_MS = 10_000;
+/**
+ * For states INFO does not show (a renamed command, CROSSSLOT): over once nothing was refused for this long. Longer
+ * than the worker guard's longest pause, so a refusal that persists keeps one episode open instead of a new one each
+ * time the paused worker tries again.
+ */
+const QUIET_MS = 60_000;
+
+/** The states INFO shows the end of, so an open episode of one of them means Redis refuses still. */
+export const INFO_TRACKED_REFUSALS: ReadonlySet<RedisRefusalKind> = new Set(['oom', 'readonly', 'loading']);
 const INFO_TIMEOUT_MS = 1_000;
 
 function infoField(info: string, field: string): string | undefined {
