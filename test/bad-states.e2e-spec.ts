@@ -247,6 +247,23 @@ describe('Redis refusing every script (a read-only replica)', () => {
   }, 90_000);
 });
 
+describe('a Redis whose provider disabled the script commands BullMQ needs (EVAL, EVALSHA)', () => {
+  it('pauses the worker with one line naming it instead of spinning, and answers producers 503', async () => {
+    const redis = await RedisServer.start({ disabledCommands: ['EVAL', 'EVALSHA'] });
+    const app = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'all', HEALTH_REDIS_GRACE_SECONDS: '2' });
+    await app.waitForLines(/ready in \d+ ms/, 3);
+    const harness = await admin(redis);
+    const refused = await postReport(app, token, salesFor(1));
+    expect(refused.status).toBe(503);
+    await app.waitForLine(/worker paused: Redis refuses its commands: Redis does not know a command it was sent \(renamed or disabled by the provider\)/, 15_000);
+    const before = await rejectedCalls(harness);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(((await rejectedCalls(harness)) - before) / 3).toBeLessThan(20);
+    expect(app.matching(/Redis refuses commands: Redis does not know a command/)).toHaveLength(1);
+    expect(app.matching(/worker paused/)).toHaveLength(1);
+  }, 60_000);
+});
+
 describe('REDIS_URL naming a Redis Cluster node', () => {
   it('is refused at connect with one clear message, /health 503 at once, and no worker spin', async () => {
     const cluster = await RedisCluster.start();

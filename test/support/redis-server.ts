@@ -23,6 +23,8 @@ export interface RedisServerOptions {
   maxmemory?: string;
   /** --cluster-enabled yes: a node for RedisCluster (test/support/redis-cluster.ts). */
   clusterNode?: boolean;
+  /** Commands disabled (rename-command NAME ""), as some providers do. */
+  disabledCommands?: string[];
 }
 
 export interface RedisUrlOptions {
@@ -267,6 +269,7 @@ export class RedisServer {
     if (password !== undefined) args.push('--requirepass', password);
     if (this.options.maxclients !== undefined) args.push('--maxclients', String(this.options.maxclients));
     if (this.options.maxmemory !== undefined) args.push('--maxmemory', this.options.maxmemory);
+    for (const name of this.options.disabledCommands ?? []) args.push('--rename-command', name, '');
     if (this.options.clusterNode) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000');
     // Redis takes every following non "--" argument as another argument of the same directive.
     if (aclUser) args.push('--user', aclUser.name, 'on', `>${aclUser.password}`, '~*', '&*', '+@all');
