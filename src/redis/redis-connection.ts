@@ -163,12 +163,17 @@ export class RedisConnection {
   private adoptDuplicate(client: Redis): void {
     const duplicate = new RedisConnection(`${this.role as RedisRole}-duplicate`, this.endpoint, this.config, this.now, { client, commands: this.commands });
     this.duplicates.add(duplicate);
-    client.once('end', () => this.duplicates.delete(duplicate));
+    // Ended is not always for good: BullMQ interrupts its blocking wait by ending that connection, then connects it again.
+    client.on('end', () => this.duplicates.delete(duplicate));
+    client.on('connect', () => this.duplicates.add(duplicate));
     if (this.state === 'refused' && this.lastError) duplicate.refuse(this.lastError);
   }
 
   private onConnect(): void {
     clearTimeout(this.handshakeTimer);
+    // A duplicate connected again after its 'end' (BullMQ resetting its blocking connection) is supervised again;
+    // left 'closed', it would read as disconnected for good while it serves.
+    if (this.state === 'closed' && this.isDuplicate) this.state = 'down';
     const stream = this.client.stream;
     this.handshakeTimer = setTimeout(() => {
       if (!this.usable || this.client.status !== 'connect' || this.client.stream !== stream) return;

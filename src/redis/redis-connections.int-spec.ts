@@ -156,3 +156,25 @@ describe('the command client fails fast', () => {
     }
   });
 });
+
+describe('a client duplicated from a role (BullMQ blocking connection)', () => {
+  it('is ready again after being ended and connected again, the way BullMQ resets its blocking wait', async () => {
+    const plain = await RedisServer.start();
+    const connections = connect({ REDIS_URL: plain.url() });
+    await nextEvent(connections.client('queue'), 'ready');
+    const blocking = connections.client('queue').duplicate();
+    await nextEvent(blocking, 'ready');
+    const supervised = connections.latestDuplicate('queue');
+    expect(supervised?.status().state).toBe('ready');
+
+    // BullMQ's resetBlockedConnection / whenCurrentJobsFinished: disconnect, wait for 'end', then connect().
+    const ended = new Promise((resolve) => blocking.once('end', resolve));
+    blocking.disconnect();
+    await ended;
+    await blocking.connect();
+    expect(await blocking.ping()).toBe('PONG');
+    expect(connections.latestDuplicate('queue')).toBe(supervised);
+    expect(supervised?.status().state).toBe('ready');
+    blocking.disconnect();
+  });
+});
