@@ -34,7 +34,7 @@ type PresenceNamespace = Namespace<DefaultEventsMap, DefaultEventsMap, DefaultEv
  * /presence. Clients connect with `io(url + '/presence', { auth: { token }, transports: ['websocket'] })`:
  * HTTP long-polling needs sticky sessions, which Render does not give.
  */
-@WebSocketGateway({ namespace: PRESENCE_NAMESPACE, maxHttpBufferSize: MAX_FRAME_BYTES, cors: { origin: true } })
+@WebSocketGateway({ namespace: PRESENCE_NAMESPACE, maxHttpBufferSize: MAX_FRAME_BYTES })
 export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGatewayConnection<PresenceSocket>, OnGatewayDisconnect<PresenceSocket> {
   private readonly logger = new Logger('Presence');
 
@@ -58,7 +58,20 @@ export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGate
     });
   }
 
+  /**
+   * Nest does not catch what a connection handler throws or rejects: one bad socket would end the process and
+   * drop every other socket and request on this instance. So nothing escapes: the socket is closed instead.
+   */
   async handleConnection(socket: PresenceSocket): Promise<void> {
+    try {
+      await this.connect(socket);
+    } catch (error) {
+      this.logger.error(`closing a socket whose connection failed: ${error instanceof Error ? error.message : String(error)}`);
+      socket.disconnect(true);
+    }
+  }
+
+  private async connect(socket: PresenceSocket): Promise<void> {
     const { principal } = socket.data;
     void socket.join([tenantRoom(principal.tenantId), userRoom(principal.tenantId, principal.userId)]);
     const bucket = new TokenBucket();
@@ -82,7 +95,11 @@ export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGate
   }
 
   handleDisconnect(socket: PresenceSocket): void {
-    this.presence.disconnect(socket.data.principal);
+    try {
+      this.presence.disconnect(socket.data.principal);
+    } catch (error) {
+      this.logger.error(`a socket's disconnect failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   @SubscribeMessage(CLIENT_EVENTS.list)

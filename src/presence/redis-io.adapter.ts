@@ -3,10 +3,14 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
+import { corsOptions } from '../common/security-headers';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { withHandledRejections } from './handled-rejections';
-import { adapterKey } from './presence.constants';
+import { adapterKey, PRESENCE_NAMESPACE } from './presence.constants';
+
+/** What a client that opens the root namespace is told before its connection is closed. */
+export const ROOT_NAMESPACE_CLOSED = `no such namespace: connect to ${PRESENCE_NAMESPACE}`;
 
 /**
  * Socket.io across instances: broadcasts and room emits go through Redis pub/sub on RedisModule's clients
@@ -16,18 +20,40 @@ export class RedisIoAdapter extends IoAdapter {
   private readonly pubClient: Redis;
   private readonly subClient: Redis;
   private readonly key: string;
+  private readonly corsOrigins: AppConfig['http']['corsOrigins'];
 
   constructor(app: INestApplication) {
     super(app);
     const connections = app.get(RedisConnections);
+    const config = app.get(AppConfig);
     this.pubClient = withHandledRejections(connections.client('command'), this.logger);
     this.subClient = withHandledRejections(connections.client('subscriber'), this.logger);
-    this.key = adapterKey(app.get(AppConfig).redis.keyPrefix);
+    this.key = adapterKey(config.redis.keyPrefix);
+    this.corsOrigins = config.http.corsOrigins;
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {
-    const server = super.createIOServer(port, options);
+    const server = super.createIOServer(port, {
+      ...options,
+      cors: corsOptions({ http: { corsOrigins: this.corsOrigins } }),
+      allowRequest: (request, callback) => callback(null, this.allowsOrigin(request.headers.origin)),
+    } as ServerOptions);
     server.adapter(createAdapter(this.pubClient, this.subClient, { key: this.key }));
+    // The root namespace always exists and needs no token: without this it holds any connection forever.
+    server.of('/').use((socket, next) => {
+      next(new Error(ROOT_NAMESPACE_CLOSED));
+      // Socket.io writes the connect_error on the next tick and skips it for a closed connection, so close after
+      // it; engine.io's close() flushes what is buffered first. Namespaces multiplexed on it reconnect by themselves.
+      setImmediate(() => socket.conn.close());
+    });
     return server;
+  }
+
+  /**
+   * `cors` covers HTTP long-polling only; browsers send no preflight for a WebSocket, so the handshake's Origin
+   * is checked here too. A request without Origin is not from a browser page, which is what CORS is about.
+   */
+  private allowsOrigin(origin: string | undefined): boolean {
+    return this.corsOrigins === '*' || origin === undefined || this.corsOrigins.includes(origin);
   }
 }

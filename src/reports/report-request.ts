@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 export const REPORT_TYPES = ['sales-summary'] as const;
 export const MAX_SALES_LINES = 50_000;
+/** 50,000 lines are about 4 MB of JSON; Upstash refuses requests over 10 MB. Only POST /reports reads this much. */
+export const MAX_REPORT_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_SKU_LENGTH = 64;
 /** More problems than this are summarised in one final entry, so a body of 50,000 bad lines does not produce a megabyte error. */
 export const MAX_PROBLEMS = 100;

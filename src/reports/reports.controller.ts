@@ -2,7 +2,8 @@ import { BadRequestException, Body, Controller, Get, HttpStatus, Param, Post, Re
 import type { Response } from 'express';
 import { CurrentPrincipal, JwtAuthGuard } from '../auth';
 import type { Principal } from '../auth';
-import { parseReportRequest } from './report-request';
+import { JsonBodyLimit } from '../common/json-body';
+import { MAX_REPORT_BODY_BYTES, parseReportRequest } from './report-request';
 import { ReportAnswer, ReportsService, ReportView } from './reports.service';
 
 @Controller('reports')
@@ -12,6 +13,7 @@ export class ReportsController {
 
   /** 202 + Location while it is computed; 200 with the result when the same data was already computed. */
   @Post()
+  @JsonBodyLimit(MAX_REPORT_BODY_BYTES)
   async create(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Res({ passthrough: true }) response: Response): Promise<ReportView> {
     const parsed = parseReportRequest(body);
     if (!parsed.ok) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: parsed.problems });
