@@ -157,6 +157,20 @@ describe('request bodies', () => {
   });
 });
 
+describe('work in flight per tenant (QUEUE_TENANT_MAX_JOBS=3, no worker: jobs stay queued)', () => {
+  it('answers the fourth report of a tenant with 429, Retry-After and a message, and keeps serving other tenants', async () => {
+    const token = tokenFor('u1', 'tenant-busy');
+    for (let seed = 0; seed < 3; seed += 1) expect((await postReport(app, token, salesFor(100 + seed))).status).toBe(202);
+    const refused = await postReport(app, token, salesFor(103));
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('10');
+    expect(refused.body).toMatchObject({ statusCode: 429, message: expect.stringMatching(/3 jobs queued or running/) });
+    // The same report again is not new work: still 202.
+    expect((await postReport(app, token, salesFor(100))).status).toBe(202);
+    expect((await postReport(app, tokenFor('u2', 'tenant-quiet'), salesFor(100))).status).toBe(202);
+  });
+});
+
 describe('GET /health', () => {
   it('shows each indicator\'s status to anyone, and no hosts, counts, latencies or instance names', async () => {
     const response = await app.request('/health');

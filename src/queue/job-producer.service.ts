@@ -6,6 +6,7 @@ import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { JOBS_QUEUE, KEEP_COMPLETED, KEEP_FAILED, PRODUCER_TIMEOUT_MS, RETRY_BACKOFF } from './queue.constants';
 import { QueueUnavailableError } from './queue-unavailable.error';
+import { TenantWorkQuota } from './tenant-work-quota';
 
 /** Errors that mean Redis could not be reached, as opposed to a bug or a refused request. */
 const REDIS_UNAVAILABLE = /Command timed out|Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|LOADING|READONLY/i;
@@ -22,6 +23,7 @@ export class JobProducer {
     @InjectQueue(JOBS_QUEUE) private readonly queue: Queue,
     private readonly connections: RedisConnections,
     private readonly config: AppConfig,
+    private readonly quota: TenantWorkQuota,
   ) {
     // As early as possible: BullMQ prints an 'error' nobody listens to. Connection trouble is already
     // logged once per state change by RedisModule.
@@ -30,15 +32,17 @@ export class JobProducer {
 
   /** Adds a job; with the same jobId again it returns the existing job instead of adding a second. */
   add<T extends object>(name: string, data: T, jobId: string): Promise<Job<T>> {
-    return this.whileRedisIsUp(`enqueue a ${name} job`, () =>
-      this.queue.add(name, data, {
+    return this.whileRedisIsUp(`enqueue a ${name} job`, async () => {
+      // Refused (429) before anything is stored when the job's tenant has as much in flight as it may.
+      await this.quota.admit(jobId, data);
+      return this.queue.add(name, data, {
         jobId,
         attempts: this.config.queue.jobAttempts,
         backoff: RETRY_BACKOFF,
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_FAILED,
-      }) as Promise<Job<T>>,
-    );
+      }) as Promise<Job<T>>;
+    });
   }
 
   getJob(jobId: string): Promise<Job | undefined> {

@@ -12,6 +12,7 @@ import { QueueHealthIndicator } from './queue.health';
 import { QueueMetrics } from './queue.metrics';
 import { QueueUnavailableFilter } from './queue-unavailable.error';
 import { QueueWorker } from './queue-worker.service';
+import { TenantQuotaExceededFilter, TenantWorkQuota } from './tenant-work-quota';
 
 /**
  * BullMQ on RedisModule's clients: no Redis connection is made here. Producers use the fail-fast
@@ -36,7 +37,7 @@ export class QueueModule {
         BullModule.registerQueue({ name: JOBS_QUEUE }),
         QueueDashboardModule.forConfig(config),
       ],
-      providers: [JobHandlers, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
+      providers: [JobHandlers, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }, TenantWorkQuota, { provide: APP_FILTER, useClass: TenantQuotaExceededFilter }],
       exports: [JobHandlers, JobProducer],
     };
   }
