@@ -9,6 +9,9 @@ import { RedisConnections } from '../redis';
 import { withHandledRejections } from './handled-rejections';
 import { adapterKey, PRESENCE_NAMESPACE } from './presence.constants';
 
+/** socket.io-client asks for its namespace as soon as the connection opens; this is only for clients that never do. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** What a client that opens the root namespace is told before its connection is closed. */
 export const ROOT_NAMESPACE_CLOSED = `no such namespace: connect to ${PRESENCE_NAMESPACE}`;
 
@@ -37,6 +40,8 @@ export class RedisIoAdapter extends IoAdapter {
       ...options,
       cors: corsOptions({ http: { corsOrigins: this.corsOrigins } }),
       allowRequest: (request, callback) => callback(null, this.allowsOrigin(request.headers.origin)),
+      // A connection that joins no namespace (an unknown one, or none) is closed after this; the default holds it 45 s.
+      connectTimeout: CONNECT_TIMEOUT_MS,
     } as ServerOptions);
     server.adapter(createAdapter(this.pubClient, this.subClient, { key: this.key }));
     // The root namespace always exists and needs no token: without this it holds any connection forever.
