@@ -26,10 +26,11 @@ const SAMPLES_PER_PHASE = 150;
 const ATTACKERS = 2;
 const ATTACK_PAUSE_MS = 20;
 /**
- * p99 is compared as a ratio, but a 2-core VM shared with other work cannot schedule below a few milliseconds:
- * a quiet p99 under this floor is taken as the floor, so a 1 ms vs 2.5 ms blip is not a failure.
+ * p99 is compared as a ratio, but on a 2-core VM with a load average of 5 to 18 (other agents' builds and
+ * benchmarks) a request that waits for one scheduler period waits 10-30 ms whatever the app does: a quiet p99
+ * under this floor is taken as the floor. Measured: 1.2-1.9 on this branch; 4.3-7.0 on main (parse before auth).
  */
-const QUIET_P99_FLOOR_MS = 5;
+const QUIET_P99_FLOOR_MS = 20;
 
 const bearer = (token: string) => `Bearer ${token}`;
 

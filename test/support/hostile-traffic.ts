@@ -12,7 +12,9 @@ import { JWT_SECRET, tokenFor } from './reports-client';
 const sign = (claims: object, options: jwt.SignOptions = { expiresIn: '5m' }, secret = JWT_SECRET) => jwt.sign(claims, secret, { algorithm: 'HS256', ...options });
 
 // Encoded once: fetch would otherwise encode 8 MB of string on every send.
-const EIGHT_MB_JSON = Buffer.from(`{"type":"sales-summary","sales":[],"padding":"${'x'.repeat(8 * 1024 * 1024)}"}`);
+// Shaped like a report (many small objects): what makes parsing expensive, unlike one long string.
+const LINE = '{"sku":"AMOX-500","quantity":2,"unitPrice":3.5,"soldAt":"2026-11-01T10:00:00Z"}';
+const EIGHT_MB_JSON = Buffer.from(`{"type":"sales-summary","sales":[${Array.from({ length: Math.floor((8 * 1024 * 1024 - 64) / (LINE.length + 1)) }, () => LINE).join(',')}]}`);
 const NINE_MB_JSON = Buffer.from(`{"padding":"${'x'.repeat(9 * 1024 * 1024)}"}`);
 const DEEP_JSON = `{"type":"sales-summary","sales":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
 
@@ -119,12 +121,15 @@ export const HOSTILE_SOCKETS: HostileSocket[] = [
   { name: 'malformed socket.io packet', run: (url) => socketOutcome(openSocket(`${url}/presence`, attacker), (socket) => void socket.io.engine.write('42[not json')) },
 ];
 
+/** About ten 8 MB bodies a second in all: enough to load main's parse-before-auth (6x its quiet p99), not a flood. */
+const BODY_STREAM_PAUSE_MS = 50;
+
 export interface Answer {
   readonly name: string;
   readonly outcome: string;
 }
 
-/** Hostile requests and sockets, round robin over the instances, from `attackers` loops until stopped. */
+/** Hostile requests and sockets, round robin over the instances, from `attackers` loops (and a body stream) until stopped. */
 export function startAttack(baseUrls: readonly string[], attackers: number, pauseMs: number): { stop: () => Promise<Answer[]> } {
   let running = true;
   const answers: Answer[] = [];
@@ -144,7 +149,16 @@ export function startAttack(baseUrls: readonly string[], attackers: number, paus
       await delay(pauseMs);
     }
   };
-  const loops = Array.from({ length: attackers }, (_unused, offset) => loop(offset));
+  // Besides the mix, a steady stream of unauthenticated 8 MB bodies (parsed before auth, each cost 140-230 ms of CPU).
+  const bodies = async () => {
+    const big = HOSTILE_REQUESTS.filter((request) => request.init.body === EIGHT_MB_JSON);
+    for (let i = 0; running; i += 1) {
+      const { name, path, init } = big[i % big.length];
+      answers.push({ name, outcome: await httpOutcome(baseUrls[i % baseUrls.length], path, init) });
+      await delay(BODY_STREAM_PAUSE_MS);
+    }
+  };
+  const loops = [...Array.from({ length: attackers }, (_unused, offset) => loop(offset)), bodies()];
   return {
     stop: async () => {
       running = false;
