@@ -3,7 +3,7 @@ import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { JsonBodyInterceptor } from './common/json-body';
-import { corsOptions, securityHeaders } from './common/security-headers';
+import { corsOptions, securityHeadersOptions } from './common/security-headers';
 import { AppConfig } from './config';
 import { AppLogging, createLogging } from './logging';
 import { RedisIoAdapter } from './presence';
@@ -21,7 +21,7 @@ export async function createApp(config: AppConfig, logging?: AppLogging, extraMo
     { ...root, imports: [...(root.imports ?? []), ...extraModules] },
     { logger, bufferLogs: false, bodyParser: false },
   );
-  app.use(securityHeaders(config));
+  app.useSecurityHeaders(securityHeadersOptions(config));
   app.enableCors(corsOptions(config));
   app.useGlobalInterceptors(new JsonBodyInterceptor(app.get(Reflector)));
   // Socket.io rooms span instances through Redis; without a gateway (APP_ROLE=worker) it creates nothing.

@@ -113,7 +113,7 @@ describe('CORS_ORIGINS', () => {
 });
 
 describe('HTTP hygiene headers', () => {
-  it('sends helmet headers and no X-Powered-By', async () => {
+  it('sends the security headers and no X-Powered-By', async () => {
     const response = await app.request('/health/live');
     expect(response.headers.get('x-powered-by')).toBeNull();
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');

@@ -1,5 +1,5 @@
+import type { SecurityHeadersOptions } from '@nestjs/common';
 import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
-import helmet from 'helmet';
 import type { AppConfig } from '../config';
 
 /**
@@ -21,17 +21,20 @@ export const CONTENT_SECURITY_POLICY = {
   'style-src': ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
 };
 
-/** helmet with our CSP; HSTS and upgrade-insecure-requests only in production, where Render serves HTTPS. */
-export function securityHeaders(config: Pick<AppConfig, 'nodeEnv'>) {
+/**
+ * For Nest's `app.useSecurityHeaders()` (helmet 8's headers and defaults, built in): our CSP; HSTS and
+ * upgrade-insecure-requests only in production, where Render serves HTTPS.
+ */
+export function securityHeadersOptions(config: Pick<AppConfig, 'nodeEnv'>): SecurityHeadersOptions {
   const production = config.nodeEnv === 'production';
-  return helmet({
+  return {
     contentSecurityPolicy: {
       useDefaults: false,
-      directives: { ...CONTENT_SECURITY_POLICY, ...(production ? { 'upgrade-insecure-requests': [] } : {}) },
+      directives: { ...CONTENT_SECURITY_POLICY, ...(production ? { 'upgrade-insecure-requests': true } : {}) },
     },
-    frameguard: { action: 'deny' },
+    xFrameOptions: { action: 'deny' },
     strictTransportSecurity: production ? { maxAge: 365 * 24 * 3600, includeSubDomains: true } : false,
-  });
+  };
 }
 
 /** CORS_ORIGINS for HTTP; the Socket.io adapter applies the same list to its handshakes. */
