@@ -14,7 +14,8 @@ import { Emitter } from '@socket.io/redis-emitter';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { adapterKey, PRESENCE_NAMESPACE, userRoom } from '../src/presence/presence.constants';
-import { ReportJobData, runReportJob } from '../src/reports/report-job';
+import type { ReportJobData } from '../src/reports/report-job';
+import { computeSalesSummary } from '../src/reports/sales-summary';
 
 const CLOSE_TIMEOUT_MS = 5_000;
 
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   if (url.protocol !== 'redis:' || url.port === '' || url.port === '6379') throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
   const concurrency = process.env.BARE_CONCURRENCY ? Number(process.env.BARE_CONCURRENCY) : undefined;
 
-  const worker = new Worker<ReportJobData>('jobs', (job) => runReportJob(job), {
+  const worker = new Worker<ReportJobData>('jobs', async (job) => computeSalesSummary(job.data.request?.sales ?? []), {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });

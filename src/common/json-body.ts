@@ -53,7 +53,8 @@ export class JsonBodyInterceptor implements NestInterceptor {
   private parse(request: Request, response: Response, limit: number): Promise<void> {
     let parser = this.parsers.get(limit);
     if (!parser) {
-      parser = json({ limit });
+      // strict: false lets a body of `null` or `42` reach its schema, which says what is expected.
+      parser = json({ limit, strict: false, type: ['application/json', 'application/*+json'] });
       this.parsers.set(limit, parser);
     }
     const parse = parser;
@@ -70,7 +71,8 @@ function toHttpException(error: BodyParserError, limit: number): HttpException {
     case 415:
       return new UnsupportedMediaTypeException(`Request body must be JSON in UTF-8 (${error.message ?? error.type})`);
     case 400:
-      return new BadRequestException(error.type === 'entity.parse.failed' ? 'Request body is not valid JSON' : `Bad request body (${error.type})`);
+      // With the parser's error as cause, MalformedJsonFilter answers it in the shape of every other bad body.
+      return error.type === 'entity.parse.failed' ? new BadRequestException('Request body is not valid JSON', { cause: error }) : new BadRequestException(`Bad request body (${error.type})`);
     default:
       return new HttpException(error.message ?? 'Bad request body', error.status ?? 400);
   }
