@@ -7,7 +7,7 @@
  * It does the app's work for a "report" job with the app's own function (src/reports/report-job.ts runReportJob:
  * computeSalesSummary, then job.updateData with the result in place of the sales), and once BullMQ stored it as completed, the
  * app's report:completed notification (one PUBLISH through @socket.io/redis-emitter on a second connection,
- * as UserNotifier does), so both sides do the same work per job and the ratio measures the QueueModule. It prints "bare worker ready" once consuming
+ * as RealtimeService does in a worker), so both sides do the same work per job and the ratio measures the QueueModule. It prints "bare worker ready" once consuming
  * and exits 0 after SIGTERM (closing the worker, bounded).
  */
 import { Emitter } from '@socket.io/redis-emitter';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });
-  // The app's channel under its default REDIS_KEY_PREFIX, so the PUBLISH is the one UserNotifier sends.
+  // The app's channel under its default REDIS_KEY_PREFIX, so the PUBLISH is the one RealtimeService sends from a worker.
   const notifier = new Emitter(new Redis({ host: url.hostname, port: Number(url.port) }), { key: adapterKey('pharmacare') });
   worker.on('completed', (job) => notifier.of(PRESENCE_NAMESPACE).to(userRoom(job.data.tenantId, job.data.userId)).emit('report:completed', { id: job.id }));
   worker.on('error', (error) => process.stderr.write(`bare worker error: ${error.message}\n`));

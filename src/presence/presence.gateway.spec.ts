@@ -1,6 +1,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import type { TokenVerifier } from '../auth';
 import { PresenceGateway } from './presence.gateway';
+import type { ClientEventRegistry } from './client-event-registry';
 import type { PresenceService } from './presence.service';
 import type { PresenceSockets } from './presence-sockets';
 
@@ -17,7 +18,8 @@ function fakeSocket(tenantId: string, userId: string) {
 }
 
 function gateway(presence: Partial<PresenceService>): PresenceGateway {
-  return new PresenceGateway({} as TokenVerifier, presence as PresenceService, {} as PresenceSockets);
+  const clientEvents = { events: () => new Set(['presence:list']) } as unknown as ClientEventRegistry;
+  return new PresenceGateway({} as TokenVerifier, presence as PresenceService, {} as PresenceSockets, clientEvents);
 }
 
 describe('PresenceGateway connection handling', () => {

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
-import type { Server, ServerOptions } from 'socket.io';
+import { Server, type ServerOptions } from 'socket.io';
 import { corsOptions } from '../common/security-headers';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
@@ -18,12 +18,18 @@ export const ROOT_NAMESPACE_CLOSED = `no such namespace: connect to ${PRESENCE_N
 /**
  * Socket.io across instances: broadcasts and room emits go through Redis pub/sub on RedisModule's clients
  * (publish on `command`, subscriptions on the shared `subscriber`), under REDIS_KEY_PREFIX.
+ *
+ * An APP_ROLE=worker process serves no sockets, but a feature module it imports may hold a gateway: that
+ * gateway gets a Socket.io server bound to nothing (no HTTP server, no Redis adapter), so nothing can connect
+ * to it (and the handshake check, which only web processes load, is never missing in front of it).
  */
 export class RedisIoAdapter extends IoAdapter {
   private readonly pubClient: Redis;
   private readonly subClient: Redis;
   private readonly key: string;
   private readonly corsOrigins: AppConfig['http']['corsOrigins'];
+  private readonly servesSockets: boolean;
+  private toldInactive = false;
 
   constructor(app: INestApplication) {
     super(app);
@@ -33,9 +39,15 @@ export class RedisIoAdapter extends IoAdapter {
     this.subClient = withHandledRejections(connections.client('subscriber'), this.logger);
     this.key = adapterKey(config.redis.keyPrefix);
     this.corsOrigins = config.http.corsOrigins;
+    this.servesSockets = config.appRole !== 'worker';
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {
+    if (!this.servesSockets) {
+      if (!this.toldInactive) this.logger.log('APP_ROLE=worker serves no sockets: gateways stay inactive here (RealtimeService emits from any process)');
+      this.toldInactive = true;
+      return new Server(options);
+    }
     const server = super.createIOServer(port, {
       ...options,
       cors: corsOptions({ http: { corsOrigins: this.corsOrigins } }),
@@ -60,5 +72,10 @@ export class RedisIoAdapter extends IoAdapter {
    */
   private allowsOrigin(origin: string | undefined): boolean {
     return this.corsOrigins === '*' || origin === undefined || this.corsOrigins.includes(origin);
+  }
+
+  /** A server bound to nothing has no engine to close (socket.io's close would throw and stall the shutdown). */
+  override async close(server: Server): Promise<void> {
+    if (this.servesSockets) await super.close(server);
   }
 }
