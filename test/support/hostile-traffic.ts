@@ -129,12 +129,16 @@ export interface Answer {
   readonly outcome: string;
 }
 
+/** Where the round robin over the kinds is: it carries on from one attack phase to the next, so short phases still cover them all. */
+let position = 0;
+
 /** Hostile requests and sockets, round robin over the instances, from `attackers` loops (and a body stream) until stopped. */
 export function startAttack(baseUrls: readonly string[], attackers: number, pauseMs: number): { stop: () => Promise<Answer[]> } {
   let running = true;
   const answers: Answer[] = [];
-  const loop = async (offset: number) => {
-    for (let i = offset; running; i += attackers) {
+  const loop = async () => {
+    while (running) {
+      const i = position++;
       const all = HOSTILE_REQUESTS.length + HOSTILE_SOCKETS.length;
       const index = i % all;
       // Each pass over the kinds goes to the next instance, so every kind reaches every instance.
@@ -158,7 +162,7 @@ export function startAttack(baseUrls: readonly string[], attackers: number, paus
       await delay(BODY_STREAM_PAUSE_MS);
     }
   };
-  const loops = [...Array.from({ length: attackers }, (_unused, offset) => loop(offset)), bodies()];
+  const loops = [...Array.from({ length: attackers }, () => loop()), bodies()];
   return {
     stop: async () => {
       running = false;
