@@ -1,12 +1,12 @@
 import { INestApplication, Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
+import { JsonBodyInterceptor } from './common/json-body';
+import { corsOptions, securityHeadersOptions } from './common/security-headers';
 import { AppConfig } from './config';
 import { AppLogging, createLogging } from './logging';
 import { RedisIoAdapter } from './presence';
-
-const JSON_BODY_LIMIT = '8mb';
 
 /**
  * The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process.
@@ -16,13 +16,12 @@ const JSON_BODY_LIMIT = '8mb';
 export async function createApp(config: AppConfig, logging?: AppLogging, extraModules: Type[] = []): Promise<INestApplication> {
   const { logger, requestLogging } = logging ?? (await createLogging(config));
   const root = AppModule.forRoot(config, requestLogging);
-  // bodyParser: false drops Nest's form (urlencoded) parser: bodies are JSON only, anything else reaches the
-  // validation pipe as a missing body and answers 400 saying to send JSON.
+  // No body parser before routing (and so none for forms: bodies are JSON only): JsonBodyInterceptor parses
+  // after the guards, with each route's own limit.
   const app = await NestFactory.create<NestExpressApplication>({ ...root, imports: [...(root.imports ?? []), ...extraModules] }, { logger, bufferLogs: false, bodyParser: false });
-  app.enableCors();
-  // A 50,000-line report is about 4 MB of JSON; Upstash refuses requests over 10 MB. strict: false lets a body of
-  // `null` or `42` reach its schema, which says what is expected, instead of failing as "not valid JSON".
-  app.useBodyParser('json', { limit: JSON_BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] });
+  app.useSecurityHeaders(securityHeadersOptions(config));
+  app.enableCors(corsOptions(config));
+  app.useGlobalInterceptors(new JsonBodyInterceptor(app.get(Reflector)));
   // Socket.io rooms span instances through Redis; without a gateway (APP_ROLE=worker) it creates nothing.
   app.useWebSocketAdapter(new RedisIoAdapter(app));
   return app;

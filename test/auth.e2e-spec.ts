@@ -32,7 +32,7 @@ describe('JWT on HTTP (GET /auth/me)', () => {
 
   it.each([
     ['missing', undefined, /Missing Authorization header/],
-    ['expired', `Bearer ${sign({ sub: 'u1', tenant: 't1' }, SECRET, { expiresIn: -10 })}`, /expired/],
+    ['expired (beyond the 30 s clock skew)', `Bearer ${sign({ sub: 'u1', tenant: 't1' }, SECRET, { expiresIn: -120 })}`, /expired/],
     ['forged (another secret)', `Bearer ${sign({ sub: 'u1', tenant: 't1' }, 'another-secret-that-is-also-long-enough-0000')}`, /Invalid access token/],
     ['without a tenant claim', `Bearer ${sign({ sub: 'u1' })}`, /tenant/],
     ['not a bearer token', 'Basic dTE6cGFzcw==', /Bearer <token>/],

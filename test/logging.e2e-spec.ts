@@ -43,7 +43,7 @@ describe('NODE_ENV=production', () => {
   beforeAll(async () => {
     redis = await RedisServer.start({ password: REDIS_PASSWORD });
     // A 1 KiB cache limit makes GET /reports/:id warn "not caching" from app code inside the request.
-    app = await AppProcess.start({ NODE_ENV: 'production', REDIS_URL: redis.url(), JWT_SECRET, CACHE_MAX_VALUE_KB: '1' });
+    app = await AppProcess.start({ NODE_ENV: 'production', CORS_ORIGINS: '*', REDIS_URL: redis.url(), JWT_SECRET, CACHE_MAX_VALUE_KB: '1' });
     await app.waitForLines(/ready in \d+ ms/, 3);
   });
   afterAll(async () => {

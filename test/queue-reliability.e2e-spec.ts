@@ -8,8 +8,9 @@ const token = tokenFor('u1', 'pharmacy-1');
 const apps: AppProcess[] = [];
 
 async function start(env: Record<string, string>): Promise<AppProcess> {
-  // Debug: the specs count the worker's per-job "report ... computed" lines.
-  const app = await AppProcess.start({ JWT_SECRET, LOG_LEVEL: 'debug', ...env });
+  // Debug: the specs count the worker's per-job "report ... computed" lines. One tenant builds backlogs of
+  // hundreds of jobs here, past the default bound on a tenant's work in flight (20).
+  const app = await AppProcess.start({ JWT_SECRET, LOG_LEVEL: 'debug', QUEUE_TENANT_MAX_JOBS: '1000', ...env });
   apps.push(app);
   await app.waitForLines(/ready in \d+ ms/, 3);
   return app;

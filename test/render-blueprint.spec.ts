@@ -78,6 +78,7 @@ function effectiveEnv(blueprint: Blueprint, service: Service): Record<string, st
 /** What an operator pastes into the dashboard for a `sync: false` variable. */
 function placeholderFor(key: string): string {
   if (key === 'REDIS_URL') return 'rediss://default:AbCdEf0123456789@fine-cat-12345.upstash.io:6379';
+  if (key === 'CORS_ORIGINS') return 'https://app.pharmacare.example';
   throw new Error(`no placeholder for the sync: false variable ${key}: add one that our config accepts`);
 }
 
@@ -139,6 +140,12 @@ describe.each([UPSTASH, KEYVALUE])('Render Blueprint %s', (file) => {
     for (const service of services) {
       for (const key of Object.keys(effectiveEnv(blueprint, service))) expect(CONFIG_VARIABLES).toContain(key);
     }
+  });
+
+  it('asks for CORS_ORIGINS on the web service (production refuses to start without it), and not on the worker', () => {
+    expect(web?.envVars?.find((entry) => entry.key === 'CORS_ORIGINS')).toEqual({ key: 'CORS_ORIGINS', sync: false });
+    expect(worker?.envVars?.some((entry) => entry.key === 'CORS_ORIGINS')).toBe(false);
+    expect(loadConfig(effectiveEnv(blueprint, web as Service)).http.corsOrigins).toEqual(['https://app.pharmacare.example']);
   });
 
   it('shares one generated JWT_SECRET between web and worker through an env var group', () => {

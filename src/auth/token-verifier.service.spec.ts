@@ -2,12 +2,16 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import { UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import jwt from 'jsonwebtoken';
-import { TokenVerifier } from './token-verifier.service';
+import type { AppConfig } from '../config';
+import { CLOCK_SKEW_SECONDS, MAX_CLAIM_LENGTH, TokenVerifier } from './token-verifier.service';
 
 const SECRET = 'test-secret-that-is-long-enough-0123456789';
 const OTHER_SECRET = 'another-secret-that-is-long-enough-9876543';
 
 const CLAIMS = { sub: 'user-42', tenant: 'pharmacy-7' };
+const MAX_AGE_SECONDS = 3600;
+const config = { jwt: { maxAgeSeconds: MAX_AGE_SECONDS } } as AppConfig;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 function sign(payload: object, options: jwt.SignOptions = {}, secret: string = SECRET): string {
   return jwt.sign(payload, secret, { algorithm: 'HS256', expiresIn: '5m', ...options });
@@ -38,7 +42,7 @@ describe('TokenVerifier', () => {
   let verifier: TokenVerifier;
 
   beforeEach(() => {
-    verifier = new TokenVerifier(new JwtService({ secret: SECRET }));
+    verifier = new TokenVerifier(new JwtService({ secret: SECRET }), config);
   });
 
   describe('verify', () => {
@@ -46,9 +50,53 @@ describe('TokenVerifier', () => {
       expect(verifier.verify(sign(CLAIMS))).toEqual({ userId: 'user-42', tenantId: 'pharmacy-7' });
     });
 
-    it('accepts a valid token without an expiry', () => {
+    it('rejects a validly signed token without an expiry', () => {
       const token = jwt.sign(CLAIMS, SECRET, { algorithm: 'HS256' });
-      expect(verifier.verify(token)).toEqual({ userId: 'user-42', tenantId: 'pharmacy-7' });
+      expect(rejection(() => verifier.verify(token))).toMatch(/"exp"/);
+    });
+
+    it.each([
+      ['1e308', 1e308],
+      ['past the maximum age', nowSeconds() + MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS + 60],
+    ])('rejects an exp of %s, which would live longer than JWT_MAX_AGE_SECONDS', (_case, exp) => {
+      const token = jwt.sign({ ...CLAIMS, exp }, SECRET, { algorithm: 'HS256', noTimestamp: true });
+      expect(rejection(() => verifier.verify(token))).toMatch(/JWT_MAX_AGE_SECONDS/);
+    });
+
+    it('rejects a lifetime (exp - iat) longer than JWT_MAX_AGE_SECONDS even when exp is near', () => {
+      const now = nowSeconds();
+      const token = jwt.sign({ ...CLAIMS, iat: now - 2 * MAX_AGE_SECONDS, exp: now + 60 }, SECRET, { algorithm: 'HS256' });
+      expect(rejection(() => verifier.verify(token))).toMatch(/"exp" - "iat"/);
+    });
+
+    it('rejects an iat in the future beyond the clock skew', () => {
+      const now = nowSeconds();
+      const token = jwt.sign({ ...CLAIMS, iat: now + CLOCK_SKEW_SECONDS + 60, exp: now + 300 }, SECRET, { algorithm: 'HS256' });
+      expect(rejection(() => verifier.verify(token))).toMatch(/future/);
+    });
+
+    it(`allows ${CLOCK_SKEW_SECONDS} s of clock skew on iat, exp and the maximum age`, () => {
+      const now = nowSeconds();
+      const skew = CLOCK_SKEW_SECONDS - 5;
+      const ahead = jwt.sign({ ...CLAIMS, iat: now + skew, exp: now + skew + MAX_AGE_SECONDS }, SECRET, { algorithm: 'HS256' });
+      const behind = jwt.sign({ ...CLAIMS, iat: now - 600, exp: now - skew }, SECRET, { algorithm: 'HS256' });
+      expect(verifier.verify(ahead)).toEqual({ userId: 'user-42', tenantId: 'pharmacy-7' });
+      expect(verifier.verify(behind)).toEqual({ userId: 'user-42', tenantId: 'pharmacy-7' });
+    });
+
+    it.each([
+      ['a lone high surrogate in tenant', { sub: 'user-42', tenant: 't\ud800' }],
+      ['a lone low surrogate in sub', { sub: '\udc00u', tenant: 'pharmacy-7' }],
+      ['a control character in sub', { sub: 'user\n42', tenant: 'pharmacy-7' }],
+      ['a 10 KB tenant', { sub: 'user-42', tenant: 'x'.repeat(10 * 1024) }],
+      ['a tenant one character too long', { sub: 'user-42', tenant: 'x'.repeat(MAX_CLAIM_LENGTH + 1) }],
+    ])('rejects a correctly signed token with %s', (_case, payload) => {
+      expect(rejection(() => verifier.verify(sign(payload)))).toMatch(/well-formed/);
+    });
+
+    it('accepts claims of the longest length and with characters outside the BMP (paired surrogates)', () => {
+      const tenant = 'x'.repeat(MAX_CLAIM_LENGTH);
+      expect(verifier.verify(sign({ sub: 'Zoë 😀', tenant }))).toEqual({ userId: 'Zoë 😀', tenantId: tenant });
     });
 
     it('rejects an expired token as expired', () => {

@@ -7,7 +7,7 @@ import { CacheService } from './cache.service';
 
 export interface CachedResponseOptions {
   readonly ttlSeconds: number;
-  /** Tags, given the caller's tenant id, e.g. (tenant) => [`tenant:${tenant}:inventory`]. */
+  /** Tags, given the caller's tenant id, e.g. (tenant) => [`tenant:${tenant}:inventory`]. Public responses get none: they expire by TTL. */
   readonly tags?: (tenantId: string) => string[];
 }
 
@@ -16,7 +16,7 @@ const CACHED_RESPONSE = Symbol('CachedResponse');
 /**
  * Caches a GET route's 200 responses per tenant + path + query and marks them `x-cache: hit|miss`.
  * Put it after the auth guard: the tenant comes from the verified token, so one pharmacy's cached response
- * can never reach another. Without a principal the route is cached as public.
+ * can never reach another. Without a principal the route is cached as public, under keys no tenant can spell.
  */
 export const CachedResponse = (options: CachedResponseOptions) =>
   applyDecorators(SetMetadata(CACHED_RESPONSE, options), UseInterceptors(HttpCacheInterceptor));
@@ -34,11 +34,13 @@ export class HttpCacheInterceptor implements NestInterceptor {
     const response = context.switchToHttp().getResponse<Response>();
     if (!options || request.method !== 'GET') return next.handle();
 
-    const tenantId = request.principal?.tenantId ?? '_public';
-    const key = tenantKey(tenantId, 'http', request.path, canonicalQuery(request.originalUrl));
+    const tenantId = request.principal?.tenantId;
+    const route = ['http', request.path, canonicalQuery(request.originalUrl)];
+    // Public responses live apart from every tenant's keys ("public:…" vs "t:…"), so no tenant id can spell them.
+    const key = tenantId === undefined ? publicKey(...route) : tenantKey(tenantId, ...route);
     const lookup = this.cache.getOrSet(key, () => lastValueFrom(next.handle()), {
       ttlMs: options.ttlSeconds * 1000,
-      tags: options.tags?.(tenantId),
+      tags: tenantId === undefined ? undefined : options.tags?.(tenantId),
       shouldCache: () => response.statusCode === 200,
     });
     return from(lookup).pipe(
@@ -48,6 +50,10 @@ export class HttpCacheInterceptor implements NestInterceptor {
       }),
     );
   }
+}
+
+function publicKey(...parts: string[]): string {
+  return ['public', ...parts].map(encodeURIComponent).join(':');
 }
 
 /** The query string with its parameters sorted, so ?a=1&b=2 and ?b=2&a=1 share an entry. */

@@ -77,6 +77,11 @@ describe('loadConfig', () => {
         REDIS_COMMAND_TIMEOUT_MS: '2500',
         JWT_SECRET,
         HEALTH_REDIS_GRACE_SECONDS: '45',
+        HEALTH_TOKEN: 'health-token-0123456789',
+        JWT_MAX_AGE_SECONDS: '3600',
+        CORS_ORIGINS: 'https://app.pharmacare.example, http://localhost:5173',
+        QUEUE_TENANT_MAX_JOBS: '5',
+        QUEUE_TENANT_MAX_PAYLOAD_MB: '32',
       });
       expect(config.nodeEnv).toBe('production');
       expect(config.port).toBe(10_000);
@@ -90,7 +95,11 @@ describe('loadConfig', () => {
       expect(config.redis.family).toBe(6);
       expect(config.redis.keyPrefix).toBe('pharmacare:staging');
       expect(config.redis.commandTimeoutMs).toBe(2500);
-      expect(config.jwt).toEqual({ secret: JWT_SECRET, generated: false });
+      expect(config.jwt).toEqual({ secret: JWT_SECRET, generated: false, maxAgeSeconds: 3600 });
+      expect(config.health.token).toBe('health-token-0123456789');
+      expect(config.http.corsOrigins).toEqual(['https://app.pharmacare.example', 'http://localhost:5173']);
+      expect(config.queue.tenantMaxJobs).toBe(5);
+      expect(config.queue.tenantMaxPayloadBytes).toBe(32 * 1024 * 1024);
     });
 
     it.each([
@@ -108,9 +117,10 @@ describe('loadConfig', () => {
   });
 
   describe('production', () => {
-    it('requires REDIS_URL and JWT_SECRET, reporting both at once', () => {
+    it('requires REDIS_URL, JWT_SECRET and CORS_ORIGINS, reporting them at once', () => {
       const error = configError({ NODE_ENV: 'production' });
-      expect(error.problems).toHaveLength(2);
+      expect(error.problems).toHaveLength(3);
+      expect(error.problems.filter((problem) => problem.startsWith('CORS_ORIGINS '))).toHaveLength(1);
       expect(error.problems.filter((problem) => problem.startsWith('REDIS_URL '))).toHaveLength(1);
       expect(error.problems.filter((problem) => problem.startsWith('JWT_SECRET '))).toHaveLength(1);
       expect(error.message).toContain('REDIS_URL');
@@ -118,13 +128,13 @@ describe('loadConfig', () => {
     });
 
     it('requires JWT_SECRET even when REDIS_URL is set', () => {
-      const error = configError({ NODE_ENV: 'production', REDIS_URL: `rediss://default:${REDIS_PASSWORD}@x.upstash.io:6379` });
+      const error = configError({ NODE_ENV: 'production', CORS_ORIGINS: '*', REDIS_URL: `rediss://default:${REDIS_PASSWORD}@x.upstash.io:6379` });
       onlyProblem(error, 'JWT_SECRET');
       expect(error.message).not.toContain(REDIS_PASSWORD);
     });
 
     it('requires REDIS_URL even when JWT_SECRET is set', () => {
-      const error = configError({ NODE_ENV: 'production', JWT_SECRET });
+      const error = configError({ NODE_ENV: 'production', CORS_ORIGINS: '*', JWT_SECRET });
       onlyProblem(error, 'REDIS_URL');
       expect(error.message).not.toContain(JWT_SECRET);
     });
@@ -173,7 +183,7 @@ describe('loadConfig', () => {
 
     it('accepts a JWT_SECRET of exactly 32 characters', () => {
       const secret = 'a'.repeat(32);
-      expect(loadConfig({ JWT_SECRET: secret }).jwt).toEqual({ secret, generated: false });
+      expect(loadConfig({ JWT_SECRET: secret }).jwt).toEqual({ secret, generated: false, maxAgeSeconds: 86_400 });
     });
 
     it('names REDIS_URL for an https:// URL without printing its password', () => {
@@ -193,6 +203,7 @@ describe('loadConfig', () => {
       const shortSecret = 'tooShortJwtSecretXYZ';
       const error = configError({
         NODE_ENV: 'production',
+        CORS_ORIGINS: '*',
         REDIS_URL: `redis://default:${REDIS_PASSWORD}@cache.example.com:6379/notanumber`,
         JWT_SECRET: shortSecret,
       });
@@ -246,7 +257,7 @@ describe('loadConfig', () => {
 
     it('reports a bad CA file in production together with the missing variables', () => {
       const missing = join(dir, 'missing-in-production.pem');
-      const error = configError({ NODE_ENV: 'production', REDIS_TLS_CA_FILE: missing });
+      const error = configError({ NODE_ENV: 'production', CORS_ORIGINS: '*', REDIS_TLS_CA_FILE: missing });
       expect(error.problems).toHaveLength(3);
       expect(error.problems.map((problem) => problem.split(' ')[0]).sort()).toEqual(['JWT_SECRET', 'REDIS_TLS_CA_FILE', 'REDIS_URL']);
     });
@@ -279,6 +290,8 @@ describe('loadConfig queue settings', () => {
       jobAttempts: 3,
       shutdownGraceMs: 8_000,
       wedgeTimeoutMs: 30_000,
+      tenantMaxJobs: 20,
+      tenantMaxPayloadBytes: 16 * 1024 * 1024,
     });
     expect(config.admin).toBeUndefined();
   });
@@ -340,8 +353,37 @@ describe('loadConfig metrics settings', () => {
   });
 });
 
+describe('loadConfig hostile-input settings', () => {
+  it('opens CORS outside production when CORS_ORIGINS is unset, and accepts an explicit * in production', () => {
+    expect(loadConfig({}).http.corsOrigins).toBe('*');
+    const production = { NODE_ENV: 'production', JWT_SECRET, REDIS_URL: 'redis://red-abc123:6379' };
+    expect(loadConfig({ ...production, CORS_ORIGINS: '*' }).http.corsOrigins).toBe('*');
+    expect(loadConfig({ ...production, APP_ROLE: 'worker' }).http.corsOrigins).toBe('*');
+  });
+
+  it.each(['app.pharmacare.example', 'https://app.pharmacare.example/path', 'https://app.pharmacare.example/', 'ftp://files.example', 'https://a.example, *'])(
+    'names CORS_ORIGINS for %s, which is not an origin',
+    (value) => {
+      expect(onlyProblem(configError({ CORS_ORIGINS: value }), 'CORS_ORIGINS')).toMatch(/scheme:\/\/host\[:port\]/);
+    },
+  );
+
+  it('refuses a REDIS_URL password shorter than 8 characters (it could not be scrubbed from logs), without printing it', () => {
+    const error = configError({ REDIS_URL: 'redis://default:Ab3x9@127.0.0.1:6379' });
+    expect(onlyProblem(error, 'REDIS_URL')).toMatch(/password of 5 characters; use at least 8/);
+    expect(error.message).not.toContain('Ab3x9');
+  });
+
+  it('bounds JWT_MAX_AGE_SECONDS, HEALTH_TOKEN and the tenant quotas', () => {
+    expect(onlyProblem(configError({ JWT_MAX_AGE_SECONDS: '10' }), 'JWT_MAX_AGE_SECONDS')).toMatch(/at least 60/);
+    expect(onlyProblem(configError({ HEALTH_TOKEN: 'short' }), 'HEALTH_TOKEN')).toMatch(/at least 16/);
+    expect(onlyProblem(configError({ QUEUE_TENANT_MAX_JOBS: '0' }), 'QUEUE_TENANT_MAX_JOBS')).toMatch(/at least 1/);
+    expect(onlyProblem(configError({ QUEUE_TENANT_MAX_PAYLOAD_MB: 'lots' }), 'QUEUE_TENANT_MAX_PAYLOAD_MB')).toMatch(/whole number/);
+  });
+});
+
 describe('loadConfig API_DOCS', () => {
-  const production = { NODE_ENV: 'production', REDIS_URL: 'redis://localhost:6379', JWT_SECRET };
+  const production = { NODE_ENV: 'production', REDIS_URL: 'redis://localhost:6379', JWT_SECRET, CORS_ORIGINS: '*' };
 
   it('serves the API docs outside production and not in production, by default', () => {
     expect(loadConfig({}).apiDocs).toBe(true);

@@ -16,8 +16,9 @@ export abstract class AppConfig {
   abstract readonly logLevel: LogLevel;
   abstract readonly shutdownTimeoutMs: number;
   abstract readonly redis: RedisConfig;
-  abstract readonly jwt: { readonly secret: string; readonly generated: boolean };
-  abstract readonly health: { readonly redisGraceMs: number };
+  abstract readonly jwt: JwtConfig;
+  abstract readonly health: HealthConfig;
+  abstract readonly http: HttpConfig;
   abstract readonly appRole: AppRole;
   abstract readonly queue: QueueConfig;
   abstract readonly cache: CacheConfig;
@@ -27,6 +28,24 @@ export abstract class AppConfig {
   abstract readonly apiDocs: boolean;
   /** Basic-auth credentials of the queue dashboard; absent: the dashboard is not mounted (404). */
   abstract readonly admin?: { readonly user: string; readonly password: string };
+}
+
+export interface JwtConfig {
+  readonly secret: string;
+  readonly generated: boolean;
+  /** Longest lifetime a token may have: `exp` at most this far from now (and from `iat`). */
+  readonly maxAgeSeconds: number;
+}
+
+export interface HealthConfig {
+  readonly redisGraceMs: number;
+  /** Bearer token that unlocks /health's details (hosts, counts, errors); METRICS_TOKEN does too. */
+  readonly token?: string;
+}
+
+export interface HttpConfig {
+  /** Origins allowed by CORS on HTTP and Socket.io: '*' (any), or exact origins such as https://app.example.com. */
+  readonly corsOrigins: '*' | readonly string[];
 }
 
 export interface CacheConfig {
@@ -59,6 +78,9 @@ export interface QueueConfig {
   readonly jobAttempts: number;
   readonly shutdownGraceMs: number;
   readonly wedgeTimeoutMs: number;
+  /** Per tenant: jobs queued or running at once, and the bytes of their payloads. */
+  readonly tenantMaxJobs: number;
+  readonly tenantMaxPayloadBytes: number;
 }
 
 export interface RedisConfig {
@@ -81,6 +103,8 @@ export class ConfigError extends Error {
 
 const MIN_JWT_SECRET_LENGTH = 32;
 const MIN_METRICS_TOKEN_LENGTH = 16;
+/** Log lines are scrubbed of every secret; a shorter one could not be replaced without corrupting the lines. */
+const MIN_REDIS_PASSWORD_LENGTH = 8;
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -96,6 +120,18 @@ const flag = z
   .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
   .transform((value) => value === 'true' || value === '1')
   .default(false);
+
+/** A bearer token read from the environment; blank counts as unset, like JWT_SECRET. */
+const bearerToken = (unsetMeans: string) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z
+      .string()
+      .trim()
+      .min(MIN_METRICS_TOKEN_LENGTH, { error: `must be at least ${MIN_METRICS_TOKEN_LENGTH} characters (for example: openssl rand -hex 32), or unset ${unsetMeans}` })
+      .regex(/^\S+$/, { error: 'must not contain spaces (it is sent as "Authorization: Bearer <token>")' })
+      .optional(),
+  );
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
@@ -130,16 +166,12 @@ const envSchema = z.object({
   // Each instance refreshes its lease every third of the TTL: 3*86400/PRESENCE_TTL_SECONDS commands a day.
   PRESENCE_TTL_SECONDS: integer(3, 3600, 45),
   PRESENCE_OFFLINE_GRACE_SECONDS: integer(0, 300, 5),
-  // Blank counts as unset, like JWT_SECRET.
-  METRICS_TOKEN: z.preprocess(
-    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
-    z
-      .string()
-      .trim()
-      .min(MIN_METRICS_TOKEN_LENGTH, { error: `must be at least ${MIN_METRICS_TOKEN_LENGTH} characters (for example: openssl rand -hex 32), or unset for an open /metrics` })
-      .regex(/^\S+$/, { error: 'must not contain spaces (it is sent as "Authorization: Bearer <METRICS_TOKEN>")' })
-      .optional(),
-  ),
+  METRICS_TOKEN: bearerToken('for an open /metrics'),
+  HEALTH_TOKEN: bearerToken('(then only METRICS_TOKEN unlocks the details of /health)'),
+  JWT_MAX_AGE_SECONDS: integer(60, 30 * 86_400, 86_400),
+  // Defaults sized for a 256 MB Redis: one tenant's work in flight stays within 16 MB (README "Hostile input").
+  QUEUE_TENANT_MAX_JOBS: integer(1, 10_000, 20),
+  QUEUE_TENANT_MAX_PAYLOAD_MB: integer(1, 1024, 16),
   // One Redis command per read and per scraped instance: 1,440 a day at 60 s (README "Metrics").
   METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: integer(0, 86_400, 60),
   // Unset: on outside production (loadConfig decides, since it depends on NODE_ENV).
@@ -150,7 +182,7 @@ const envSchema = z.object({
 });
 
 /** Read from the raw environment by loadConfig below (their checks depend on other variables). */
-const RAW_VARIABLES = ['REDIS_URL', 'REDIS_TLS_CA_FILE', 'JWT_SECRET', 'ADMIN_USER', 'ADMIN_PASSWORD'] as const;
+const RAW_VARIABLES = ['REDIS_URL', 'REDIS_TLS_CA_FILE', 'JWT_SECRET', 'ADMIN_USER', 'ADMIN_PASSWORD', 'CORS_ORIGINS'] as const;
 
 /** Every environment variable the configuration reads: .env.example and the Render Blueprints are checked against it. */
 export const CONFIG_VARIABLES: readonly string[] = [...Object.keys(envSchema.shape), ...RAW_VARIABLES];
@@ -180,7 +212,13 @@ export function loadConfig(env: Env): AppConfig {
     );
   }
 
+  if (endpoint?.password !== undefined && endpoint.password.length < MIN_REDIS_PASSWORD_LENGTH) {
+    problems.push(
+      `REDIS_URL has a password of ${endpoint.password.length} characters; use at least ${MIN_REDIS_PASSWORD_LENGTH} (logs are scrubbed of it, and a shorter one cannot be told apart from ordinary text). Set a longer requirepass on your Redis, or use the URL your provider gives.`,
+    );
+  }
   const tlsCa = caFile ? readCaFile(caFile, problems) : undefined;
+  const corsOrigins = readCorsOrigins(env.CORS_ORIGINS, production && env.APP_ROLE?.trim() !== 'worker', problems);
 
   let jwtSecret = env.JWT_SECRET?.trim() || undefined;
   if (jwtSecret && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
@@ -225,8 +263,9 @@ export function loadConfig(env: Env): AppConfig {
       keyPrefix: vars.REDIS_KEY_PREFIX,
       commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
     },
-    jwt: { secret: jwtSecret, generated },
-    health: { redisGraceMs: vars.HEALTH_REDIS_GRACE_SECONDS * 1000 },
+    jwt: { secret: jwtSecret, generated, maxAgeSeconds: vars.JWT_MAX_AGE_SECONDS },
+    health: { redisGraceMs: vars.HEALTH_REDIS_GRACE_SECONDS * 1000, token: vars.HEALTH_TOKEN },
+    http: { corsOrigins },
     appRole: vars.APP_ROLE,
     queue: {
       drainDelaySeconds: vars.QUEUE_DRAIN_DELAY_SECONDS,
@@ -235,6 +274,8 @@ export function loadConfig(env: Env): AppConfig {
       jobAttempts: vars.QUEUE_JOB_ATTEMPTS,
       shutdownGraceMs: workerGraceSeconds(vars) * 1000,
       wedgeTimeoutMs: vars.QUEUE_WEDGE_TIMEOUT_SECONDS * 1000,
+      tenantMaxJobs: vars.QUEUE_TENANT_MAX_JOBS,
+      tenantMaxPayloadBytes: vars.QUEUE_TENANT_MAX_PAYLOAD_MB * 1024 * 1024,
     },
     cache: {
       memoryMaxEntries: vars.CACHE_MEMORY_MAX_ENTRIES,
@@ -256,6 +297,40 @@ export function loadConfig(env: Env): AppConfig {
 /** Unset, the grace leaves 2 s of the shutdown deadline for closing connections: 8 s of the default 10. */
 function workerGraceSeconds(vars: { WORKER_SHUTDOWN_GRACE_SECONDS?: number; SHUTDOWN_TIMEOUT_SECONDS: number }): number {
   return vars.WORKER_SHUTDOWN_GRACE_SECONDS ?? Math.max(1, vars.SHUTDOWN_TIMEOUT_SECONDS - 2);
+}
+
+/**
+ * CORS_ORIGINS: `*`, or a comma-separated list of origins (scheme://host[:port]). Unset means `*` outside
+ * production; in production a service that serves the API must say which, so opening it is a decision.
+ */
+function readCorsOrigins(raw: string | undefined, required: boolean, problems: string[]): '*' | string[] {
+  const value = raw?.trim();
+  if (!value) {
+    if (required) {
+      problems.push(
+        'CORS_ORIGINS is required when NODE_ENV=production: the origins of your web app that may call this API, comma-separated (for example https://app.pharmacare.example), or * to allow any origin.',
+      );
+    }
+    return '*';
+  }
+  if (value === '*') return '*';
+  const origins: string[] = [];
+  for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+    let origin: string | undefined;
+    try {
+      const url = new URL(entry);
+      const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !entry.endsWith('/');
+      if ((url.protocol === 'https:' || url.protocol === 'http:') && bare) origin = url.origin;
+    } catch {
+      // reported below
+    }
+    if (origin === undefined) {
+      problems.push(`CORS_ORIGINS has ${JSON.stringify(entry)}, which is not an origin: write scheme://host[:port] without a path (for example https://app.pharmacare.example), comma-separated, or * for any origin.`);
+    } else {
+      origins.push(origin);
+    }
+  }
+  return origins;
 }
 
 function readCaFile(path: string, problems: string[]): string | undefined {

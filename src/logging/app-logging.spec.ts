@@ -6,10 +6,11 @@ import { createLogging, requestLogLevel } from './app-logging';
 const REDIS_PASSWORD = 'unit-Redis-pa55word';
 const JWT_SECRET = 'unit-jwt-secret-0123456789abcdefghijkl';
 const METRICS_TOKEN = 'unit-metrics-token-0123456789';
+const HEALTH_TOKEN = 'unit-health-token-0123456789';
 
 // nestjs-pino keeps its first logger for the process, so this file builds exactly one.
 const lines: string[] = [];
-const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'debug', JWT_SECRET, METRICS_TOKEN, REDIS_URL: `redis://default:${REDIS_PASSWORD}@127.0.0.1:6390` });
+const config = loadConfig({ NODE_ENV: 'production', CORS_ORIGINS: '*', LOG_LEVEL: 'debug', JWT_SECRET, METRICS_TOKEN, HEALTH_TOKEN, REDIS_URL: `redis://default:${REDIS_PASSWORD}@127.0.0.1:6390` });
 beforeAll(async () => {
   Logger.overrideLogger((await createLogging(config, { write: (line: string) => lines.push(line) })).logger);
 });
@@ -39,13 +40,14 @@ describe('createLogging in production', () => {
     expect(lines.at(-1)).not.toMatch(/xyz/);
   });
 
-  it('scrubs the REDIS_URL password, JWT_SECRET and METRICS_TOKEN from any line, for instance inside an error message', () => {
-    new Logger('Redis').error(`connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6390 failed`, new Error(`secrets were ${JWT_SECRET} and ${METRICS_TOKEN}`).stack);
+  it('scrubs the REDIS_URL password, JWT_SECRET, METRICS_TOKEN and HEALTH_TOKEN from any line, for instance inside an error message', () => {
+    new Logger('Redis').error(`connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6390 failed`, new Error(`secrets were ${JWT_SECRET}, ${METRICS_TOKEN} and ${HEALTH_TOKEN}`).stack);
     const last = lines.at(-1)!;
     expect(last).not.toContain(REDIS_PASSWORD);
     expect(last).not.toContain(JWT_SECRET);
     expect(last).not.toContain(METRICS_TOKEN);
-    expect(JSON.parse(last)).toMatchObject({ level: 'error', msg: 'connect to redis://default:[Redacted]@127.0.0.1:6390 failed', stack: expect.stringContaining('secrets were [Redacted] and [Redacted]') });
+    expect(last).not.toContain(HEALTH_TOKEN);
+    expect(JSON.parse(last)).toMatchObject({ level: 'error', msg: 'connect to redis://default:[Redacted]@127.0.0.1:6390 failed', stack: expect.stringContaining('secrets were [Redacted], [Redacted] and [Redacted]') });
   });
 });
 

@@ -13,7 +13,7 @@ export interface AppLogging {
   readonly requestLogging?: DynamicModule;
 }
 
-type LoggingConfig = Pick<AppConfig, 'nodeEnv' | 'logLevel' | 'redis' | 'jwt' | 'admin' | 'metrics'>;
+type LoggingConfig = Pick<AppConfig, 'nodeEnv' | 'logLevel' | 'redis' | 'jwt' | 'admin' | 'metrics' | 'health'>;
 
 const PINO_LEVELS: Record<LogLevel, Level> = { fatal: 'fatal', error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
 
@@ -47,7 +47,7 @@ const PROBE_PATH = /^\/(health(\/live)?|metrics)\/?(\?|$)/;
  */
 export async function createLogging(config: LoggingConfig, stdout: DestinationStream = pino.destination({ dest: 1, sync: true })): Promise<AppLogging> {
   const readable = config.nodeEnv === 'production' ? undefined : await readableLines();
-  const scrub = secretScrubber([config.redis.endpoint?.password, config.jwt.secret, config.admin?.password, config.metrics.token]);
+  const scrub = secretScrubber([config.redis.endpoint?.password, config.jwt.secret, config.admin?.password, config.metrics.token, config.health.token]);
   const options: LoggerOptions = {
     level: PINO_LEVELS[config.logLevel],
     timestamp: pino.stdTimeFunctions.isoTime,

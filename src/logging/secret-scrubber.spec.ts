@@ -17,8 +17,9 @@ describe('secretScrubber', () => {
     expect(scrub(line)).toBe(line);
   });
 
-  it('ignores values too short to replace safely, and is undefined when nothing is left to scrub', () => {
-    expect(secretScrubber(['true', 'pw', undefined, ''])).toBeUndefined();
+  it('refuses a secret too short to scrub rather than leaving it in the logs, and is undefined when nothing is set', () => {
+    expect(() => secretScrubber(['jwt-secret-0123456789-abcdefghij', 'pw'])).toThrow(/2 characters cannot be scrubbed/);
+    expect(secretScrubber([undefined, ''])).toBeUndefined();
     expect(secretScrubber(['eight-ch'])!('password eight-ch')).toBe(`password ${REDACTED}`);
   });
 });

@@ -1,6 +1,9 @@
 export const REDACTED = '[Redacted]';
 
-/** Shorter values are not scrubbed: replacing a word like "true" everywhere would corrupt the JSON lines. */
+/**
+ * Shorter values cannot be scrubbed (replacing a word like "true" everywhere would corrupt the JSON lines), so
+ * they are refused: loadConfig refuses such secrets at boot, and a short one reaching here is a bug, not a skip.
+ */
 export const MIN_SCRUBBED_SECRET_LENGTH = 8;
 
 /**
@@ -11,7 +14,10 @@ export const MIN_SCRUBBED_SECRET_LENGTH = 8;
 export function secretScrubber(secrets: ReadonlyArray<string | undefined>): ((line: string) => string) | undefined {
   const forms = new Set<string>();
   for (const secret of secrets) {
-    if (!secret || secret.length < MIN_SCRUBBED_SECRET_LENGTH) continue;
+    if (!secret) continue;
+    if (secret.length < MIN_SCRUBBED_SECRET_LENGTH) {
+      throw new Error(`a secret of ${secret.length} characters cannot be scrubbed from logs (at least ${MIN_SCRUBBED_SECRET_LENGTH}); loadConfig should have refused it`);
+    }
     forms.add(secret);
     forms.add(encodeURIComponent(secret));
     forms.add(JSON.stringify(secret).slice(1, -1));

@@ -47,7 +47,7 @@ describe('MetricsController', () => {
   });
 
   it('warns once at boot in production when METRICS_TOKEN is unset, and not otherwise', () => {
-    const production = { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1', JWT_SECRET: 'j'.repeat(32) };
+    const production = { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1', JWT_SECRET: 'j'.repeat(32), CORS_ORIGINS: '*' };
     const unprotected = /METRICS_TOKEN is unset: GET \/metrics is open/;
     controllerWith({ ...production, METRICS_TOKEN: TOKEN }).controller.onApplicationBootstrap();
     controllerWith({}).controller.onApplicationBootstrap();

@@ -41,7 +41,20 @@ export class PresenceGateway implements OnGatewayInit<RealtimeNamespace>, OnGate
     });
   }
 
+  /**
+   * Nest does not catch what a connection handler throws or rejects: one bad socket would end the process and
+   * drop every other socket and request on this instance. So nothing escapes: the socket is closed instead.
+   */
   async handleConnection(socket: RealtimeSocket): Promise<void> {
+    try {
+      await this.connect(socket);
+    } catch (error) {
+      this.logger.error(`closing a socket whose connection failed: ${error instanceof Error ? error.message : String(error)}`);
+      socket.disconnect(true);
+    }
+  }
+
+  private async connect(socket: RealtimeSocket): Promise<void> {
     const { principal } = socket.data;
     void socket.join([tenantRoom(principal.tenantId), userRoom(principal.tenantId, principal.userId)]);
     const bucket = new TokenBucket();
@@ -66,7 +79,11 @@ export class PresenceGateway implements OnGatewayInit<RealtimeNamespace>, OnGate
   }
 
   handleDisconnect(socket: RealtimeSocket): void {
-    this.presence.disconnect(socket.data.principal);
+    try {
+      this.presence.disconnect(socket.data.principal);
+    } catch (error) {
+      this.logger.error(`a socket's disconnect failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   @OnClientEvent(CLIENT_EVENTS.list)

@@ -63,7 +63,7 @@ export class ClientEventErrorFilter extends BaseWsExceptionFilter {
  */
 export const RealtimeGateway = (): ClassDecorator =>
   applyDecorators(
-    WebSocketGateway({ namespace: PRESENCE_NAMESPACE, maxHttpBufferSize: MAX_FRAME_BYTES, cors: { origin: true } }),
+    WebSocketGateway({ namespace: PRESENCE_NAMESPACE, maxHttpBufferSize: MAX_FRAME_BYTES }), // CORS: RedisIoAdapter (CORS_ORIGINS)
     UsePipes(new ClientEventValidationPipe()),
     UseFilters(new ClientEventErrorFilter()),
   );

@@ -3,10 +3,17 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import { Server, type ServerOptions } from 'socket.io';
+import { corsOptions } from '../common/security-headers';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
 import { withHandledRejections } from './handled-rejections';
-import { adapterKey } from './presence.constants';
+import { adapterKey, PRESENCE_NAMESPACE } from './presence.constants';
+
+/** socket.io-client asks for its namespace as soon as the connection opens; this is only for clients that never do. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** What a client that opens the root namespace is told before its connection is closed. */
+export const ROOT_NAMESPACE_CLOSED = `no such namespace: connect to ${PRESENCE_NAMESPACE}`;
 
 /**
  * Socket.io across instances: broadcasts and room emits go through Redis pub/sub on RedisModule's clients
@@ -20,6 +27,7 @@ export class RedisIoAdapter extends IoAdapter {
   private readonly pubClient: Redis;
   private readonly subClient: Redis;
   private readonly key: string;
+  private readonly corsOrigins: AppConfig['http']['corsOrigins'];
   private readonly servesSockets: boolean;
   private toldInactive = false;
 
@@ -30,6 +38,7 @@ export class RedisIoAdapter extends IoAdapter {
     this.pubClient = withHandledRejections(connections.client('command'), this.logger);
     this.subClient = withHandledRejections(connections.client('subscriber'), this.logger);
     this.key = adapterKey(config.redis.keyPrefix);
+    this.corsOrigins = config.http.corsOrigins;
     this.servesSockets = config.appRole !== 'worker';
   }
 
@@ -39,9 +48,30 @@ export class RedisIoAdapter extends IoAdapter {
       this.toldInactive = true;
       return new Server(options);
     }
-    const server = super.createIOServer(port, options);
+    const server = super.createIOServer(port, {
+      ...options,
+      cors: corsOptions({ http: { corsOrigins: this.corsOrigins } }),
+      allowRequest: (request, callback) => callback(null, this.allowsOrigin(request.headers.origin)),
+      // A connection that joins no namespace (an unknown one, or none) is closed after this; the default holds it 45 s.
+      connectTimeout: CONNECT_TIMEOUT_MS,
+    } as ServerOptions);
     server.adapter(createAdapter(this.pubClient, this.subClient, { key: this.key }));
+    // The root namespace always exists and needs no token: without this it holds any connection forever.
+    server.of('/').use((socket, next) => {
+      next(new Error(ROOT_NAMESPACE_CLOSED));
+      // Socket.io writes the connect_error on the next tick and skips it for a closed connection, so close after
+      // it; engine.io's close() flushes what is buffered first. Namespaces multiplexed on it reconnect by themselves.
+      setImmediate(() => socket.conn.close());
+    });
     return server;
+  }
+
+  /**
+   * `cors` covers HTTP long-polling only; browsers send no preflight for a WebSocket, so the handshake's Origin
+   * is checked here too. A request without Origin is not from a browser page, which is what CORS is about.
+   */
+  private allowsOrigin(origin: string | undefined): boolean {
+    return this.corsOrigins === '*' || origin === undefined || this.corsOrigins.includes(origin);
   }
 
   /** A server bound to nothing has no engine to close (socket.io's close would throw and stall the shutdown). */

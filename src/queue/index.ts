@@ -6,3 +6,4 @@ export { JobHandlerDeclarationError } from './job-handler.registry';
 export { JobProducer, UnknownJobError } from './job-producer.service';
 export type { JobAddOptions } from './job-producer.service';
 export { QueueUnavailableError } from './queue-unavailable.error';
+export { TenantQuotaExceededError, TenantWorkQuota } from './tenant-work-quota';

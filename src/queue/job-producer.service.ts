@@ -1,4 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
+import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { withDeadline } from '../common/with-deadline';
@@ -7,6 +8,7 @@ import type { JobPolicy } from './job-handler.decorator';
 import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE, PRODUCER_TIMEOUT_MS } from './queue.constants';
 import { QueueUnavailableError } from './queue-unavailable.error';
+import { TenantWorkQuota } from './tenant-work-quota';
 
 export interface JobAddOptions extends JobPolicy {
   /** With the id of a job that exists, add() returns that job instead of adding a second (idempotent submits). */
@@ -35,6 +37,7 @@ export class JobProducer {
     @InjectQueue(JOBS_QUEUE) private readonly queue: Queue,
     private readonly connections: RedisConnections,
     private readonly handlers: JobHandlerRegistry,
+    private readonly quota: TenantWorkQuota,
   ) {
     // As early as possible: BullMQ prints an 'error' nobody listens to. Connection trouble is already
     // logged once per state change by RedisModule.
@@ -53,7 +56,13 @@ export class JobProducer {
         `No @JobHandler('${name}') is declared in this application (known: ${known.length > 0 ? known.join(', ') : 'none'}); nothing was enqueued.`,
       );
     }
-    return this.whileRedisIsUp(`enqueue a ${name} job`, () => this.queue.add(name, data, { ...handler.policy, ...definedFields(options) }) as Promise<Job<T>>);
+    // The tenant bound needs the id before the add; callers give deterministic ids, others get a random one.
+    const jobId = options.jobId ?? randomUUID();
+    return this.whileRedisIsUp(`enqueue a ${name} job`, async () => {
+      // Refused (429) before anything is stored when the job's tenant has as much in flight as it may.
+      await this.quota.admit(jobId, data);
+      return this.queue.add(name, data, { ...handler.policy, ...definedFields(options), jobId }) as Promise<Job<T>>;
+    });
   }
 
   getJob(jobId: string): Promise<Job | undefined> {

@@ -22,7 +22,13 @@ export class QueueDashboardModule {
         BullBoardModule.forRoot({
           route: DASHBOARD_ROUTE,
           adapter: ExpressAdapter,
-          middleware: basicAuth({ users: { [config.admin.user]: config.admin.password }, challenge: true, realm: 'PharmaCare queues' }),
+          middleware: basicAuth({
+            users: { [config.admin.user]: config.admin.password },
+            challenge: true,
+            realm: 'PharmaCare queues',
+            // Like every other refusal of ours: a JSON error (the browser shows its login prompt all the same).
+            unauthorizedResponse: { statusCode: 401, error: 'Unauthorized', message: 'The queue dashboard needs ADMIN_USER and ADMIN_PASSWORD (HTTP basic auth)' },
+          }),
         }),
         BullBoardModule.forFeature({ name: JOBS_QUEUE, adapter: BullMQAdapter }),
       ],

@@ -11,6 +11,7 @@ import { QueueHealthIndicator } from './queue.health';
 import { QueueMetrics } from './queue.metrics';
 import { QueueUnavailableFilter } from './queue-unavailable.error';
 import { QueueWorker } from './queue-worker.service';
+import { TenantQuotaExceededFilter, TenantWorkQuota } from './tenant-work-quota';
 
 /**
  * BullMQ on RedisModule's clients: no Redis connection is made here. Imported once, by AppModule, and global:
@@ -38,7 +39,7 @@ export class QueueModule {
         }),
         BullModule.registerQueue({ name: JOBS_QUEUE }),
       ],
-      providers: [JobHandlerRegistry, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
+      providers: [JobHandlerRegistry, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }, TenantWorkQuota, { provide: APP_FILTER, useClass: TenantQuotaExceededFilter }],
       exports: [JobProducer],
     };
   }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 export const MAX_REORDER_ITEMS = 5_000;
+/** 5,000 items of 64-character SKUs and 10-digit counts are under 1 MB of JSON; twice that leaves room for escapes. */
+export const MAX_REORDER_BODY_BYTES = 2 * 1024 * 1024;
 export const MAX_SKU_LENGTH = 64;
 /** Bounds that keep every product below in exact integer arithmetic (1e9 units × 730 days < 2^53). */
 export const MAX_UNITS = 1_000_000_000;

@@ -3,9 +3,10 @@ import { ApiOperation, ApiResponse } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Authenticated, CurrentPrincipal } from '../auth';
 import type { Principal } from '../auth';
+import { JsonBodyLimit } from '../common/json-body';
 import { ApiErrorResponse, ApiUnavailableResponse } from '../http';
 import { JobView, respondWithJob, X_CACHE_HEADER } from '../job-results';
-import { reorderIdSchema, reorderRequestSchema } from './reorder-request';
+import { MAX_REORDER_BODY_BYTES, reorderIdSchema, reorderRequestSchema } from './reorder-request';
 import type { ReorderRequest } from './reorder-request';
 import { ReorderSuggestions, reorderViewSchemas } from './reorder-suggestions';
 import { ReordersService } from './reorders.service';
@@ -18,6 +19,7 @@ export class ReordersController {
   constructor(private readonly reorders: ReordersService) {}
 
   @Post()
+  @JsonBodyLimit(MAX_REORDER_BODY_BYTES)
   @ApiOperation({
     summary: 'Ask for reorder suggestions',
     description: 'From stock on hand and on order, lead time and units sold per SKU. Computed by a worker; poll the Location or wait for reorder:completed. The same data from the same tenant gets the same id.',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { describeIssues } from '../http';
-import { MAX_SALES_LINES, REPORT_TYPES, type ReportRequest, reportRequestSchema } from './report-request';
+import { MAX_LINE_REVENUE, MAX_SALES_LINES, MAX_SOLD_AT, MIN_SOLD_AT, REPORT_TYPES, type ReportRequest, reportRequestSchema } from './report-request';
 
 /**
  * What POST /reports makes of a body: the schema's Standard Schema validation (as SchemaValidationPipe runs it),
@@ -226,5 +226,29 @@ describe('parseReportRequest bounds', () => {
       sales: [{ sku: 'A', quantity: 1_000_001, unitPrice: 1_000_000.01, soldAt: '2026-11-01T10:00:00Z' }],
     });
     expect(result).toEqual({ ok: false, problems: ['sales[0].quantity must be at most 1000000', 'sales[0].unitPrice must be at most 1000000'] });
+  });
+});
+
+describe('parseReportRequest money and date bounds', () => {
+  it("rejects a line whose revenue could not be totalled exactly (1,000 × 999,999 × 999,999.99 overflowed 2^53 cents)", () => {
+    expect(problemsOf(bodyWithLine({ quantity: 999_999, unitPrice: 999_999.99 }))).toEqual([
+      `sales[0].unitPrice makes the line's revenue (quantity × unitPrice) more than ${MAX_LINE_REVENUE}`,
+    ]);
+  });
+
+  it('accepts a line of exactly the largest revenue', () => {
+    expect(parseReportRequest(bodyWithLine({ quantity: 100, unitPrice: 1_000_000 })).ok).toBe(true);
+  });
+
+  it.each([
+    ['9999-12-31T23:59:59-23:59', 'whose UTC day would be +010000-01-01'],
+    ['2100-01-01T00:00:00Z', 'at the upper bound'],
+    ['1969-12-31T23:59:59Z', 'before 1970'],
+  ])('rejects soldAt %s (%s)', (soldAt) => {
+    expect(problemsOf(bodyWithLine({ soldAt }))).toEqual([`sales[0].soldAt must be from ${MIN_SOLD_AT} up to (not including) ${MAX_SOLD_AT}`]);
+  });
+
+  it.each(['1970-01-01T00:00:00Z', '2099-12-31T23:59:59.999Z', '2100-01-01T00:30:00+01:00'])('accepts soldAt %s, inside the range as an instant', (soldAt) => {
+    expect(parseReportRequest(bodyWithLine({ soldAt })).ok).toBe(true);
   });
 });

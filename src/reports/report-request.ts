@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 export const REPORT_TYPES = ['sales-summary'] as const;
 export const MAX_SALES_LINES = 50_000;
+/** 50,000 lines are about 4 MB of JSON; Upstash refuses requests over 10 MB. Only POST /reports reads this much. */
+export const MAX_REPORT_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_SKU_LENGTH = 64;
 
 /** Zod reports a missing key as a type error on `undefined`; saying "is required" is clearer to the API caller. */
@@ -12,6 +14,15 @@ const requiredOr =
 
 export const MAX_QUANTITY = 1_000_000;
 export const MAX_UNIT_PRICE = 1_000_000;
+/**
+ * quantity × unitPrice of one line. With MAX_SALES_LINES it bounds every total below 5 × 10^14 cents: exact as a
+ * JSON number with cents (at most 15 significant digits), so no total is ever rounded on its way out.
+ */
+export const MAX_LINE_REVENUE = 100_000_000;
+/** soldAt, as an instant: a UTC day key is then always YYYY-MM-DD (9999-12-31T23:59:59-23:59 is in year 10000). */
+export const MIN_SOLD_AT = '1970-01-01T00:00:00Z';
+export const MAX_SOLD_AT = '2100-01-01T00:00:00Z';
+const SOLD_AT_RANGE = [Date.parse(MIN_SOLD_AT), Date.parse(MAX_SOLD_AT)] as const;
 
 const skuSchema = z
   .string({ error: requiredOr('must be a string') })
@@ -24,7 +35,6 @@ const quantitySchema = z
   // abort: -1.5 fails both checks, and one problem per field is enough.
   .int({ error: 'must be a positive integer', abort: true })
   .positive({ error: 'must be a positive integer' })
-  // Bounds keep every total exact in integer cents (far below 2^53).
   .max(MAX_QUANTITY, { error: `must be at most ${MAX_QUANTITY}` });
 
 // z.number() already rejects NaN and ±Infinity, so only the sign is left to check.
@@ -36,15 +46,30 @@ const unitPriceSchema = z
 // Zod's ISO regex checks the calendar itself (month 01-12, day within the month, 29 February only in leap years),
 // which `new Date()` does not: it rolls 2026-02-30 over to 2 March. `offset: true` accepts ±hh:mm besides Z; a time
 // without a timezone is rejected because its instant would depend on the server's zone.
-const soldAtSchema = z.iso.datetime({
-  offset: true,
-  error: requiredOr(
-    'must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00',
-  ),
-});
+const soldAtSchema = z.iso
+  .datetime({
+    offset: true,
+    error: requiredOr(
+      'must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00',
+    ),
+  })
+  .refine(
+    (soldAt) => {
+      const instant = Date.parse(soldAt);
+      return instant >= SOLD_AT_RANGE[0] && instant < SOLD_AT_RANGE[1];
+    },
+    { error: `must be from ${MIN_SOLD_AT} up to (not including) ${MAX_SOLD_AT}`, when: (payload) => payload.issues.length === 0 },
+  );
 
 const saleLineSchema = z
   .strictObject({ sku: skuSchema, quantity: quantitySchema, unitPrice: unitPriceSchema, soldAt: soldAtSchema }, { error: requiredOr('must be a JSON object') })
+  // Only once each field is valid: one problem per line is enough. The float product may be off by an ulp at the
+  // bound, which does not matter: totals stay below 5 × 10^14 cents, far from the 10^15 where a cent could be lost.
+  .refine((line) => line.quantity * line.unitPrice <= MAX_LINE_REVENUE, {
+    path: ['unitPrice'],
+    error: `makes the line's revenue (quantity × unitPrice) more than ${MAX_LINE_REVENUE}`,
+    when: (payload) => payload.issues.length === 0,
+  })
   .meta({
     id: 'SaleLine',
     description: 'One sold line: `unitPrice` × `quantity` is its revenue, `soldAt` puts it on a UTC day.',

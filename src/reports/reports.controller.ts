@@ -3,10 +3,11 @@ import { ApiOperation, ApiResponse } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Authenticated, CurrentPrincipal } from '../auth';
 import type { Principal } from '../auth';
+import { JsonBodyLimit } from '../common/json-body';
 import { ApiErrorResponse, ApiUnavailableResponse } from '../http';
 import { respondWithJob, X_CACHE_HEADER } from '../job-results';
 import { reportIdSchema } from './report-id';
-import { type ReportRequest, reportRequestSchema } from './report-request';
+import { MAX_REPORT_BODY_BYTES, type ReportRequest, reportRequestSchema } from './report-request';
 import { reportViewSchemas } from './report-view.schema';
 import { ReportsService, ReportView } from './reports.service';
 
@@ -19,6 +20,7 @@ export class ReportsController {
 
   /** 202 + Location while it is computed; 200 with the result when the same data was already computed. */
   @Post()
+  @JsonBodyLimit(MAX_REPORT_BODY_BYTES)
   @ApiOperation({ summary: 'Ask for a sales summary', description: 'Computed by a worker; poll the Location. The same data from the same tenant gets the same id, so retrying is safe.' })
   @ApiResponse({
     status: 202,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { SaleLine } from './report-request';
-import { computeSalesSummary } from './sales-summary';
+import fc from 'fast-check';
+import { MAX_LINE_REVENUE, MAX_QUANTITY, MAX_UNIT_PRICE, type SaleLine } from './report-request';
+import { computeSalesSummary, lineCents } from './sales-summary';
 
 const sale = (sku: string, quantity: number, unitPrice: number, soldAt: string): SaleLine => ({ sku, quantity, unitPrice, soldAt });
 
@@ -94,5 +95,61 @@ describe('computeSalesSummary', () => {
     for (let k = 1; k < summary.bySku.length; k++) {
       expect(summary.bySku[k - 1].revenue).toBeGreaterThanOrEqual(summary.bySku[k].revenue);
     }
+  });
+});
+
+describe('computeSalesSummary money, against an independent BigInt reference', () => {
+  /** A price as its decimal digits and scale, so the reference never goes through a double. */
+  interface Price {
+    digits: bigint;
+    scale: number;
+  }
+  const priceValue = ({ digits, scale }: Price) => Number(`${digits}e-${scale}`);
+  /** Half up, on exact integers: round(q × digits × 100 / 10^scale). */
+  const referenceCents = (quantity: number, { digits, scale }: Price) => {
+    const denominator = 10n ** BigInt(scale);
+    return (2n * BigInt(quantity) * digits * 100n + denominator) / (2n * denominator);
+  };
+  /** Cents as the decimal a JSON number must spell: 123456 -> "1234.56", 1230 -> "12.3", 100 -> "1". */
+  const dollars = (cents: bigint) => {
+    const fraction = (cents % 100n).toString().padStart(2, '0').replace(/0+$/, '');
+    return fraction ? `${cents / 100n}.${fraction}` : `${cents / 100n}`;
+  };
+
+  const line = fc
+    .record({ quantity: fc.integer({ min: 1, max: MAX_QUANTITY }), scale: fc.integer({ min: 0, max: 6 }), digits: fc.bigInt({ min: 0n, max: 10n ** 12n }) })
+    .map(({ quantity, scale, digits }) => {
+      // Within the request's bounds: unitPrice <= MAX_UNIT_PRICE and quantity × unitPrice <= MAX_LINE_REVENUE.
+      const limit = BigInt(Math.min(MAX_UNIT_PRICE, Math.floor(MAX_LINE_REVENUE / quantity))) * 10n ** BigInt(scale);
+      return { quantity, price: { digits: digits % (limit + 1n), scale } };
+    });
+
+  it('rounds 1.005 and 1.015 half up, as written (floats say 1.00 and 1.01)', () => {
+    expect(lineCents(1, 1.005)).toBe(101);
+    expect(lineCents(1, 1.015)).toBe(102);
+    expect(lineCents(3, 0.335)).toBe(101); // 1.005
+    expect(lineCents(1, 2.5e-7)).toBe(0);
+    expect(lineCents(1, 0.005)).toBe(1);
+  });
+
+  it('gives every total exactly, for random lines within the request bounds', () => {
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 200 }), (lines) => {
+        const sales = lines.map(({ quantity, price }, index) => sale(`S${index % 7}`, quantity, priceValue(price), '2026-11-01T10:00:00Z'));
+        const summary = computeSalesSummary(sales);
+        const expected = lines.reduce((sum, { quantity, price }) => sum + referenceCents(quantity, price), 0n);
+        expect(String(summary.totalRevenue)).toBe(dollars(expected));
+        for (const { sku, revenue } of summary.bySku) {
+          const skuCents = lines.reduce((sum, { quantity, price }, index) => (`S${index % 7}` === sku ? sum + referenceCents(quantity, price) : sum), 0n);
+          expect(String(revenue)).toBe(dollars(skuCents));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is exact at the largest total the bounds allow (50,000 lines of 100 × 999,999.99)', () => {
+    const sales = Array.from({ length: 50_000 }, () => sale('X', 100, 999_999.99, '2026-11-01T10:00:00Z'));
+    expect(String(computeSalesSummary(sales).totalRevenue)).toBe(dollars(50_000n * 9_999_999_900n));
   });
 });

@@ -28,8 +28,10 @@ interface Bucket {
 }
 
 /**
- * Totals per SKU and per UTC day. Each line's revenue is rounded to cents once, and everything is summed in integer
- * cents, so 3 × 0.10 is 0.30 and not 0.30000000000000004.
+ * Totals per SKU and per UTC day, in exact cents. Each line's revenue is quantity × unitPrice computed exactly
+ * from the decimal the price was written as (1.005, not the double 1.00499999999999989…), rounded half up to a
+ * cent once; the cents are summed as integers. The request bounds (MAX_LINE_REVENUE, MAX_SALES_LINES) keep every
+ * sum below 5 × 10^14 cents, so the integer sums are exact and each revenue prints as its exact decimal.
  */
 export function computeSalesSummary(sales: readonly SaleLine[]): SalesSummary {
   const skus = new Map<string, Bucket>();
@@ -38,7 +40,7 @@ export function computeSalesSummary(sales: readonly SaleLine[]): SalesSummary {
   let totalUnits = 0;
 
   for (const line of sales) {
-    const cents = Math.round(line.quantity * line.unitPrice * 100);
+    const cents = lineCents(line.quantity, line.unitPrice);
     const day = new Date(line.soldAt).toISOString().slice(0, 10);
     totalCents += cents;
     totalUnits += line.quantity;
@@ -55,6 +57,22 @@ export function computeSalesSummary(sales: readonly SaleLine[]): SalesSummary {
     .map(([day, bucket]) => ({ day, units: bucket.units, revenue: bucket.cents / 100 }));
 
   return { totalRevenue: totalCents / 100, totalUnits, bySku, byDay };
+}
+
+/** A number's shortest round-trip decimal (what JSON.stringify writes), e.g. 1.005, 2.5e-7, 1e+21. */
+const DECIMAL = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
+
+/** quantity × unitPrice in cents, rounded half up, computed exactly (BigInt) from the price's decimal digits. */
+export function lineCents(quantity: number, unitPrice: number): number {
+  const match = DECIMAL.exec(String(unitPrice));
+  if (!match) throw new Error(`unitPrice ${unitPrice} is not a non-negative finite number`);
+  const [, whole, fraction = '', exponent = '0'] = match;
+  // unitPrice = digits × 10^-scale exactly, as a decimal.
+  const scale = fraction.length - Number(exponent);
+  const digits = BigInt(whole + fraction) * (scale < 0 ? 10n ** BigInt(-scale) : 1n);
+  const denominator = 10n ** BigInt(Math.max(scale, 0));
+  const hundredths = BigInt(quantity) * digits * 100n;
+  return Number((2n * hundredths + denominator) / (2n * denominator));
 }
 
 function add(buckets: Map<string, Bucket>, key: string, units: number, cents: number): void {
