@@ -52,6 +52,12 @@ describe('JobResults', () => {
     expect((await results.read(slot)).view).toEqual({ id: ID, status: 'completed', result: RESULT });
   });
 
+  it('re-reads a job found failed after it was read while running, so the failed view has its reason', async () => {
+    const reads = [job('failed', { failedReason: undefined }), job('failed', { failedReason: 'ledger unavailable' })];
+    const results = resultsWith({ getJob: async () => reads.shift() });
+    expect((await results.read(slot)).view).toEqual({ id: ID, status: 'failed', error: 'ledger unavailable' });
+  });
+
   it('answers 404 for no job and no result, and for another tenant or another kind of job with that id', async () => {
     await expect(resultsWith({ getJob: async () => undefined }).read(slot)).rejects.toBeInstanceOf(NotFoundException);
     await expect(resultsWith({ getJob: async () => job('waiting', { data: { tenantId: 't2' } }) }).read(slot)).rejects.toBeInstanceOf(NotFoundException);

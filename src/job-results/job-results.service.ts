@@ -141,7 +141,11 @@ export class JobResults {
     }
     // 'unknown': it completed and was removed between the two reads.
     if (state === 'completed' || state === 'unknown') return (await this.completedMeanwhile<R>(slot)).view;
-    if (state === 'failed') return { id: slot.jobId, status: 'failed', error: job.failedReason };
+    if (state === 'failed') {
+      // Read while still running, then found failed: only a fresh read has the reason.
+      const error = job.failedReason ?? (await this.producer.getJob(slot.jobId))?.failedReason ?? 'failed for an unknown reason';
+      return { id: slot.jobId, status: 'failed', error };
+    }
     return { id: slot.jobId, status: state === 'active' ? 'active' : 'queued' };
   }
 
