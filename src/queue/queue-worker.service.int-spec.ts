@@ -7,7 +7,7 @@ import { RedisServer, stopAllRedisServers } from '../../test/support/redis-serve
 import { until } from '../../test/support/until';
 import { createApp } from '../bootstrap';
 import { loadConfig } from '../config';
-import { RedisConnections } from '../redis';
+import { RedisConnections, RedisModule } from '../redis';
 import { JobHandler, OnJobCompleted, OnJobFailed } from './job-handler.decorator';
 import { JobProducer } from './job-producer.service';
 import { QueueWorker } from './queue-worker.service';
@@ -73,6 +73,29 @@ class PolicyJobs {
 
 @Module({ providers: [PolicyJobs] })
 class PolicyJobsModule {}
+
+/** One attempt only: the first run cuts the command connection under itself and fails, as a store would then. */
+@Injectable()
+class OneAttemptJobs {
+  static runs = 0;
+  /** Opened by the test once add() has answered: the handler must not cut the connection the add still uses. */
+  static added: Promise<void>;
+
+  constructor(private readonly connections: RedisConnections) {}
+
+  @JobHandler('test:one-attempt', { attempts: 1 })
+  async run(): Promise<string> {
+    OneAttemptJobs.runs += 1;
+    if (OneAttemptJobs.runs > 1) return 'stored';
+    await OneAttemptJobs.added;
+    this.connections.client('command').stream.destroy();
+    await until(async () => this.connections.status('command').state, (state) => state !== 'ready', 5_000, 10);
+    throw new Error('not storing the result: Redis is unreachable');
+  }
+}
+
+@Module({ imports: [RedisModule], providers: [OneAttemptJobs] })
+class OneAttemptJobsModule {}
 
 /** A second declaration of TestJobs' kind, as a careless feature would write it. */
 @Injectable()
@@ -212,6 +235,19 @@ describe('Job kinds declared by features', () => {
     const stateWhenHeard = await job.getState();
     expect(completions.get(String(job.id))).toEqual(['counted 12 boxes']);
     expect(stateWhenHeard).toBe('completed');
+  });
+
+  it('puts back, without using an attempt, a job that failed while a connection of the process was down', async () => {
+    const nest = await startApp({}, [TestJobsModule, OneAttemptJobsModule]);
+    let markAdded!: () => void;
+    OneAttemptJobs.added = new Promise((resolve) => (markAdded = resolve));
+    const job = await nest.get(JobProducer, { strict: false }).add('test:one-attempt', {});
+    markAdded();
+    // The job's reads go through the command connection the handler cut: a read while it reconnects is not an answer.
+    const settled = () => job.getState().catch(() => 'reconnecting');
+    expect(await until(settled, (state) => state === 'completed' || state === 'failed', 20_000, 100)).toBe('completed');
+    expect(OneAttemptJobs.runs).toBe(2);
+    expect(logger.text).toMatch(new RegExp(`job ${job.id} \\(test:one-attempt\\) put back for 5 s without using an attempt: (Redis connection command is down|a Redis connection was lost during it)`));
   });
 
   it('does not boot with two handlers for one job name, and says which two', async () => {

@@ -3,7 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
-import { INFO_TRACKED_REFUSALS, RedisConnections, RedisDuplicate } from '../redis';
+import { INFO_TRACKED_REFUSALS, REDIS_ROLES, RedisConnections, RedisDuplicate } from '../redis';
 import type { JobEvent } from './job-handler.decorator';
 import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE } from './queue.constants';
@@ -136,13 +136,14 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     if (!handler) throw new UnrecoverableError(`no @JobHandler for job name "${job.name}" in this release`);
     this.active += 1;
     const started = performance.now();
+    const disconnectsBefore = this.disconnects();
     let outcome: JobOutcome = 'failed';
     try {
       const result = await handler.run(job);
       outcome = 'completed';
       return result;
     } catch (error) {
-      throw await this.failureOf(job, token, error);
+      throw await this.failureOf(job, token, error, this.disconnects() > disconnectsBefore);
     } finally {
       this.active -= 1;
       this.metrics.observeJob(job.name, outcome, (performance.now() - started) / 1000);
@@ -177,16 +178,33 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * A job Redis refused to store (out of memory, a read-only replica) is not the job's fault: it goes back to the
    * queue without using an attempt (so it is not failed for good within seconds), and the guard pauses the worker.
    */
-  private async failureOf(job: Job, token: string | undefined, error: unknown): Promise<unknown> {
+  /** Connections this process lost so far, all roles: a failed attempt during which one was lost is put back. */
+  private disconnects(): number {
+    return REDIS_ROLES.reduce((sum, role) => sum + this.connections.history(role).disconnects, 0);
+  }
+
+  private async failureOf(job: Job, token: string | undefined, error: unknown, lostConnection: boolean): Promise<unknown> {
+    if (!token || !this.worker) return error;
     const unavailable = this.connections.unavailability(error);
-    if (!unavailable || unavailable.kind === 'unreachable' || !token || !this.worker) return error;
-    this.guard.onError(this.worker, unavailable.kind, unavailable.reason);
+    let reason: string;
+    if (unavailable && unavailable.kind !== 'unreachable') {
+      this.guard.onError(this.worker, unavailable.kind, unavailable.reason);
+      reason = unavailable.reason;
+    } else {
+      // An attempt during which one of this process's connections was lost (the handler's writes go through the
+      // command client, which fails fast while BullMQ's own waits) says nothing about the job. Reconnecting is
+      // RedisModule's business; a timeout on a live connection still counts.
+      const down = this.connections.statuses().find((status) => status.state !== 'ready');
+      if (!down && !lostConnection) return error;
+      const cause = error instanceof Error ? error.message : String(error);
+      reason = down ? `Redis connection ${down.role} is ${down.state} (${cause})` : `a Redis connection was lost during it (${cause})`;
+    }
     try {
       await job.moveToDelayed(Date.now() + REFUSED_JOB_DELAY_MS, token);
     } catch {
       return error;
     }
-    this.logger.warn(`job ${job.id} (${job.name}) put back for ${REFUSED_JOB_DELAY_MS / 1000} s without using an attempt: ${unavailable.reason}`);
+    this.logger.warn(`job ${job.id} (${job.name}) put back for ${REFUSED_JOB_DELAY_MS / 1000} s without using an attempt: ${reason}`);
     return new DelayedError();
   }
 
