@@ -21,7 +21,8 @@ const CLOSE_TIMEOUT_MS = 5_000;
 
 async function main(): Promise<void> {
   const url = new URL(process.env.REDIS_URL ?? '');
-  if (url.protocol !== 'redis:' || url.port === '' || url.port === '6379') throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
+  if (url.protocol !== 'redis:' || url.port === '' || url.port === '6379')
+    throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
   const concurrency = process.env.BARE_CONCURRENCY ? Number(process.env.BARE_CONCURRENCY) : undefined;
 
   const worker = new Worker<ReportJobData>('jobs', async (job) => computeSalesSummary(job.data.request?.sales ?? []), {
@@ -49,7 +50,9 @@ async function main(): Promise<void> {
   });
 
   await worker.waitUntilReady();
-  process.stdout.write(`bare worker ready (pid ${process.pid}, concurrency ${worker.opts.concurrency}, drainDelay ${worker.opts.drainDelay} s, stalledInterval ${worker.opts.stalledInterval} ms)\n`);
+  process.stdout.write(
+    `bare worker ready (pid ${process.pid}, concurrency ${worker.opts.concurrency}, drainDelay ${worker.opts.drainDelay} s, stalledInterval ${worker.opts.stalledInterval} ms)\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -5,7 +5,24 @@ import { Redis } from 'ioredis';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
 import { JWT_SECRET, postReport, settledReport, tokenFor, type Sale } from '../test/support/reports-client';
-import { BenchResult, Check, commandStats, count, Counts, formatCounts, total, formatMs, formatRatio, httpLoad, LoadOptions, LoadResult, progress, Resources, Row, summarize } from './support';
+import {
+  BenchResult,
+  Check,
+  commandStats,
+  count,
+  Counts,
+  formatCounts,
+  total,
+  formatMs,
+  formatRatio,
+  httpLoad,
+  LoadOptions,
+  LoadResult,
+  progress,
+  Resources,
+  Row,
+  summarize,
+} from './support';
 
 export const name = 'cache';
 export const title = 'Cached GET /reports/:id: throughput against a constant route with the same guard and body, Redis commands per memory hit, Redis hit and miss, stampede';
@@ -317,9 +334,15 @@ export async function run(): Promise<BenchResult> {
 
     // ------------------------------------------------ 1. throughput
     const routes: Route[] = [
-      { label: `GET ${CONSTANT_ROUTE}`, options: { url: `${cachedApp.baseUrl}${CONSTANT_ROUTE}`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } } },
+      {
+        label: `GET ${CONSTANT_ROUTE}`,
+        options: { url: `${cachedApp.baseUrl}${CONSTANT_ROUTE}`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } },
+      },
       { label: 'GET /health/live', options: { url: `${cachedApp.baseUrl}/health/live`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY } },
-      { label: 'GET /auth/me', options: { url: `${cachedApp.baseUrl}/auth/me`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } } },
+      {
+        label: 'GET /auth/me',
+        options: { url: `${cachedApp.baseUrl}/auth/me`, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } },
+      },
       {
         label: 'cached GET',
         options: { url: cachedUrl, requests: SLICE_MAX_REQUESTS, timeLimitMs: SLICE_MS, concurrency: CONCURRENCY, init: { headers: auth } },
@@ -353,8 +376,8 @@ export async function run(): Promise<BenchResult> {
     const ratio = rps(cached.result) / rps(constant.result);
     const splitNote =
       `Throughput split: against GET /health/live (no guard, tiny body), GET /auth/me ran at ${formatRatio(rps(authOnly.result), rps(live.result))} (the JWT guard), GET ${CONSTANT_ROUTE} at ${formatRatio(rps(constant.result), rps(live.result))} (the guard and the ${cachedReport.bytes} B body), the memory hit at ${formatRatio(rps(cached.result), rps(live.result))}; ` +
-        `the memory hit ran at ${formatRatio(rps(cached.result), rps(constant.result))} of ${CONSTANT_ROUTE}, so the cache lookup itself costs the difference between those two; the uncached GET ran at ${formatRatio(rps(uncached.result), rps(cached.result))} of the memory hit's. ` +
-        'Under load the uncached app does not read the job once per GET: ' +
+      `the memory hit ran at ${formatRatio(rps(cached.result), rps(constant.result))} of ${CONSTANT_ROUTE}, so the cache lookup itself costs the difference between those two; the uncached GET ran at ${formatRatio(rps(uncached.result), rps(cached.result))} of the memory hit's. ` +
+      'Under load the uncached app does not read the job once per GET: ' +
       `concurrent GETs of the same report share one in-flight lookup (CacheService.getOrSet), ${uncached.lookups ?? 0} ${JOB_LOOKUP} for ${uncached.result.samples.length} GETs here.`;
     checks.push(
       { label: 'throughput: every response 200', ok: [constant, live, authOnly, cached, uncached].every((m) => only(m.result.statuses, '200')) },
@@ -375,13 +398,17 @@ export async function run(): Promise<BenchResult> {
     const stampedeReport = await completedReport(cachedApp, token, distinctSkuSales(SEQUENTIAL + 1));
     const dropped = await dropCachedView(cachedStats, stampedeReport.id);
 
-
     const idleMs = 1_000;
     progress(`commandstats: idle windows (${idleMs} ms), then ${SEQUENTIAL} sequential GETs per case`);
     const idleCached = await commandsDuring(cachedStats, () => new Promise((resolve) => setTimeout(resolve, idleMs)));
     const idleUncached = await commandsDuring(uncachedStats, () => new Promise((resolve) => setTimeout(resolve, idleMs)));
     const memoryHits = await commandsDuring(cachedStats, () => sequential(Array(SEQUENTIAL).fill(cachedUrl), auth));
-    const redisHits = await commandsDuring(cachedStats, () => sequential(distinctIds.map((id) => `${freshForRedisHits.baseUrl}/reports/${id}`), auth));
+    const redisHits = await commandsDuring(cachedStats, () =>
+      sequential(
+        distinctIds.map((id) => `${freshForRedisHits.baseUrl}/reports/${id}`),
+        auth,
+      ),
+    );
     const misses = await commandsDuring(uncachedStats, () => sequential(Array(SEQUENTIAL).fill(uncachedUrl), auth));
 
     const commandRow = (measure: string, found: { commands: Counts; result: Answers }, idle: Counts): Row => {
@@ -406,9 +433,18 @@ export async function run(): Promise<BenchResult> {
     progress(`memory hit: ${countsOrNone(memoryHits.commands)}; Redis hit: ${countsOrNone(redisHits.commands)}; miss: ${countsOrNone(misses.commands)}`);
     checks.push(
       { label: 'commands: every sequential GET answered 200', ok: [memoryHits, redisHits, misses].every((m) => only(m.result.statuses, '200')) },
-      { label: `commands: memory hits ran no Redis command (${countsOrNone(memoryHits.commands)})`, ok: memoryHits.commands.size === 0 && only(memoryHits.result.xCache, 'hit') },
-      { label: `commands: the fresh instance answered all ${SEQUENTIAL} from Redis (x-cache: hit), with one GET each`, ok: only(redisHits.result.xCache, 'hit') && redisHits.commands.get('GET') === SEQUENTIAL },
-      { label: `commands: every uncached GET read the job (${misses.commands.get(JOB_LOOKUP) ?? 0} ${JOB_LOOKUP} for ${SEQUENTIAL})`, ok: misses.commands.get(JOB_LOOKUP) === SEQUENTIAL },
+      {
+        label: `commands: memory hits ran no Redis command (${countsOrNone(memoryHits.commands)})`,
+        ok: memoryHits.commands.size === 0 && only(memoryHits.result.xCache, 'hit'),
+      },
+      {
+        label: `commands: the fresh instance answered all ${SEQUENTIAL} from Redis (x-cache: hit), with one GET each`,
+        ok: only(redisHits.result.xCache, 'hit') && redisHits.commands.get('GET') === SEQUENTIAL,
+      },
+      {
+        label: `commands: every uncached GET read the job (${misses.commands.get(JOB_LOOKUP) ?? 0} ${JOB_LOOKUP} for ${SEQUENTIAL})`,
+        ok: misses.commands.get(JOB_LOOKUP) === SEQUENTIAL,
+      },
     );
 
     // ------------------------------------------------ 3. stampede
@@ -449,7 +485,7 @@ export async function run(): Promise<BenchResult> {
       `Throughput: global fetch (undici) with ${CONCURRENCY} requests in flight over ${CONCURRENCY} keep-alive connections, from the bench process on the same machine. ` +
         `${ROUNDS} rounds × ${SLICE_MS / 1000} s per route, the order rotated each round, after ${WARMUP_MS / 1000} s of warm-up per route; rps = responses ÷ the routes' summed loop time; × columns divide by GET ${CONSTANT_ROUTE} of the same app process in the same rounds. ` +
         `The baseline GET ${CONSTANT_ROUTE} is added to the cached app's process by bench/constant-route-app.ts (the app as dist/main.js builds it, plus that one controller): it runs the same JWT guard and answers the same ${cachedReport.bytes} B report view, held as a constant object, so both serialise the same JSON. ` +
-          'GET /health/live (no guard, ~40 B) and GET /auth/me (the guard, ~40 B) show what the guard and the body size cost on their own.',
+        'GET /health/live (no guard, ~40 B) and GET /auth/me (the guard, ~40 B) show what the guard and the body size cost on their own.',
       `x-cache was checked on ${HEADER_SAMPLE} sequential GETs per route before and after the throughput rounds (the load loops themselves do not read headers).`,
       `Commands: INFO commandstats of the app's own redis-server before and after, minus the first INFO; the idle window shows what the server runs with no requests (background noise). ` +
         `Commands run inside Lua scripts count too: the miss's EVALSHA is BullMQ's getStateV2 script, and its ZSCORE/LPOS calls are inside it (one round trip). The Redis-hit case uses an APP_ROLE=web instance on the cached app's Redis that had served no request before, fetching each of ${SEQUENTIAL} distinct completed reports once.`,
@@ -458,7 +494,13 @@ export async function run(): Promise<BenchResult> {
         'A request that joined the in-flight lookup answers x-cache: miss (its source is the loader), so the x-cache counts of the stampede overstate the job lookups.',
     );
     notes.push(splitNote);
-    for (const [label, measuredRoute] of [[`GET ${CONSTANT_ROUTE}`, constant], ['GET /health/live', live], ['GET /auth/me', authOnly], ['cached GET', cached], ['uncached GET', uncached]] as const) {
+    for (const [label, measuredRoute] of [
+      [`GET ${CONSTANT_ROUTE}`, constant],
+      ['GET /health/live', live],
+      ['GET /auth/me', authOnly],
+      ['cached GET', cached],
+      ['uncached GET', uncached],
+    ] as const) {
       if (measuredRoute.capped > 0) notes.push(`${label}: ${measuredRoute.capped} slice(s) hit the ${SLICE_MAX_REQUESTS}-request cap before the time limit.`);
     }
     return { rows, notes, checks };

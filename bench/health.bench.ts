@@ -90,11 +90,7 @@ function load(app: AppProcess, path: string, requests: number, timeLimitMs: numb
 async function compareSequential(app: AppProcess, scenario: string): Promise<{ live: LoadResult; health: LoadResult; rows: Row[] }> {
   await httpLoad(load(app, '/health/live', WARMUP_REQUESTS, 10_000));
   await httpLoad(load(app, '/health', WARMUP_REQUESTS, 10_000));
-  const [live, health] = await interleavedLoad(
-    load(app, '/health/live', SEQUENTIAL_REQUESTS, 30_000),
-    load(app, '/health', SEQUENTIAL_REQUESTS, 60_000),
-    ROUNDS,
-  );
+  const [live, health] = await interleavedLoad(load(app, '/health/live', SEQUENTIAL_REQUESTS, 30_000), load(app, '/health', SEQUENTIAL_REQUESTS, 60_000), ROUNDS);
   const rows = [latencyRow(scenario, 'GET /health/live', live), latencyRow(scenario, 'GET /health', health, baselineOf(SAME_APP_LIVE, live))];
   return { live, health, rows };
 }
@@ -174,11 +170,7 @@ async function boots(redis: RedisServer, resources: Resources): Promise<Section>
     baseline.push(await nodeStartupMs());
     // From just before the spawn (AppProcess.start picks a free port first: well under a millisecond).
     const started = performance.now();
-    const app = resources.add(
-      await AppProcess.start({ REDIS_URL: redis.url(), LOG_LEVEL: 'log' }, { waitForListening: false }),
-      `app (boot ${i + 1})`,
-      (a) => a.stop(),
-    );
+    const app = resources.add(await AppProcess.start({ REDIS_URL: redis.url(), LOG_LEVEL: 'log' }, { waitForListening: false }), `app (boot ${i + 1})`, (a) => a.stop());
     // Both waits run at once so each records when its own line arrived, whichever comes first.
     const [listenedAt, readyAt] = await Promise.all([
       app.waitForLine(LISTENING_LINE, LINE_TIMEOUT_MS).then(() => performance.now()),
@@ -206,11 +198,7 @@ async function boots(redis: RedisServer, resources: Resources): Promise<Section>
     };
   };
   return {
-    rows: [
-      row('node -e: spawn → first line', baseline),
-      row('app: spawn → "listening on http"', listening),
-      row('app: spawn → 3 × Redis "ready in"', ready),
-    ],
+    rows: [row('node -e: spawn → first line', baseline), row('app: spawn → "listening on http"', listening), row('app: spawn → 3 × Redis "ready in"', ready)],
     checks: [],
     notes: [],
   };

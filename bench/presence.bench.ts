@@ -479,9 +479,13 @@ async function connectStorm(
   const { window, result } = await watch.during(async () => {
     const started = performance.now();
     const opened = await openSockets(plans, apps, CONNECT_IN_FLIGHT, CONNECT_TIMEOUT_MS);
-    progress(`${label}: ${opened.clients.length - total(opened.failures)} connected in ${formatMs(opened.connectedMs)} ms${opened.failures.size ? `; failed: ${formatCounts(opened.failures)}` : ''}`);
+    progress(
+      `${label}: ${opened.clients.length - total(opened.failures)} connected in ${formatMs(opened.connectedMs)} ms${opened.failures.size ? `; failed: ${formatCounts(opened.failures)}` : ''}`,
+    );
     const view = await pollUntilRight(probes, VIEW_TIMEOUT_MS, started);
-    progress(`${label}: both instances list the expected users for all ${expected.size} tenants ${view.ok ? `after ${formatMs(view.elapsedMs)} ms` : `NOT within ${VIEW_TIMEOUT_MS} ms (${view.firstWrong})`}`);
+    progress(
+      `${label}: both instances list the expected users for all ${expected.size} tenants ${view.ok ? `after ${formatMs(view.elapsedMs)} ms` : `NOT within ${VIEW_TIMEOUT_MS} ms (${view.firstWrong})`}`,
+    );
     const snapshotsMissing = await snapshotsIn(opened.clients, SNAPSHOT_TIMEOUT_MS);
     progress(`${label}: watching for ${WATCH_MS / 1000} s (every instance heartbeats at least once)${pollDuringWatch ? ', polling every view throughout' : ''}`);
     let watched: Watched | undefined;
@@ -527,7 +531,14 @@ async function connectStorm(
   };
 }
 
-async function disconnectStorm(label: string, clients: PresenceClient[], tenants: readonly string[], users: number, apps: readonly AppProcess[], watch: CommandWatch): Promise<Storm> {
+async function disconnectStorm(
+  label: string,
+  clients: PresenceClient[],
+  tenants: readonly string[],
+  users: number,
+  apps: readonly AppProcess[],
+  watch: CommandWatch,
+): Promise<Storm> {
   const probes = probesFor(apps, new Map(tenants.map((tenant) => [tenant, []])));
   progress(`${label}: closing ${clients.length} sockets at once`);
   const { window, result } = await watch.during(async () => {
@@ -537,7 +548,9 @@ async function disconnectStorm(label: string, clients: PresenceClient[], tenants
     await delay(SETTLE_MS);
     return view;
   });
-  progress(`${label}: no users listed for any of the ${tenants.length} tenants on either instance ${result.ok ? `after ${formatMs(result.elapsedMs)} ms` : `NOT within ${VIEW_TIMEOUT_MS} ms (${result.firstWrong})`}`);
+  progress(
+    `${label}: no users listed for any of the ${tenants.length} tenants on either instance ${result.ok ? `after ${formatMs(result.elapsedMs)} ms` : `NOT within ${VIEW_TIMEOUT_MS} ms (${result.firstWrong})`}`,
+  );
   return { label, sockets: clients.length, users, window, polls: result.requests, viewMs: result.elapsedMs, view: result };
 }
 
@@ -714,7 +727,14 @@ export async function run(): Promise<BenchResult> {
     const idleMany = await idleWindow(`${oneTab.length} sockets (${oneTab.length / 2} per instance)`, oneTab.length, 2, watch);
 
     // ------------------------------------------------ 2. disconnect storm
-    const firstOff = await disconnectStorm(`disconnect storm, ${oneTab.length} sockets of ${oneTab.length} users`, first.clients, tenantsOf(oneTab), first.storm.users, apps, watch);
+    const firstOff = await disconnectStorm(
+      `disconnect storm, ${oneTab.length} sockets of ${oneTab.length} users`,
+      first.clients,
+      tenantsOf(oneTab),
+      first.storm.users,
+      apps,
+      watch,
+    );
 
     // ------------------------------------------------ 3b. idle with 1 socket, then 1 per instance
     const lone = [await openSockets([{ tenant: 'idle', userId: 'idle-1', app: 0 }], apps, 1, CONNECT_TIMEOUT_MS)];
@@ -729,7 +749,14 @@ export async function run(): Promise<BenchResult> {
     closeClients(lone.flatMap((opened) => opened.clients));
     // The idle users' releases (after the offline grace) stay out of the disconnect window.
     await delay(PRESENCE_OFFLINE_GRACE_SECONDS * 1000 + 1_000);
-    const secondOff = await disconnectStorm(`disconnect storm, ${tabs.length} sockets of ${second.storm.users} users`, second.clients, tenantsOf(tabs), second.storm.users, apps, watch);
+    const secondOff = await disconnectStorm(
+      `disconnect storm, ${tabs.length} sockets of ${second.storm.users} users`,
+      second.clients,
+      tenantsOf(tabs),
+      second.storm.users,
+      apps,
+      watch,
+    );
 
     // ------------------------------------------------ 3c. idle with no socket at all
     await delay(PRESENCE_OFFLINE_GRACE_SECONDS * 1000 + 1_000);
@@ -767,7 +794,10 @@ export async function run(): Promise<BenchResult> {
     for (const storm of [first.storm, second.storm, third.storm]) {
       const t = tally(storm.window, storm.polls);
       const acquires = storm.window.scripts.get('acquire') ?? 0;
-      const polled = storm.watchRounds !== undefined ? `, wrong in ${storm.wrongRounds} of ${storm.watchRounds} polling rounds during it${storm.wrongRounds ? ` for ${formatMs(storm.wrongSpanMs ?? 0)} ms (${storm.firstWrongDuringWatch})` : ''}` : '';
+      const polled =
+        storm.watchRounds !== undefined
+          ? `, wrong in ${storm.wrongRounds} of ${storm.watchRounds} polling rounds during it${storm.wrongRounds ? ` for ${formatMs(storm.wrongSpanMs ?? 0)} ms (${storm.firstWrongDuringWatch})` : ''}`
+          : '';
       checks.push(
         {
           label: `${storm.label}: every socket connected (${storm.sockets - total(storm.failures ?? new Map())}/${storm.sockets}${storm.failures?.size ? `; ${formatCounts(storm.failures)}` : ''}) and got its snapshot (${storm.snapshotsMissing ?? 0} missing)`,
@@ -843,7 +873,7 @@ export async function run(): Promise<BenchResult> {
     // ------------------------------------------------ notes
     notes.push(
       `Setup: one redis-server; two APP_ROLE=web instances of dist/main.js on it, the second started ${HEARTBEAT_MS / 2000} s after the first was listening so their heartbeats do not tick in step (JWT_SECRET, REDIS_URL, LOG_LEVEL=log), both with PRESENCE_TTL_SECONDS=${PRESENCE_TTL_SECONDS} (default 45: a heartbeat every ${HEARTBEAT_MS / 1000} s instead of 15 s and a lease of ${(2 * HEARTBEAT_MS) / 1000} s instead of 30 s, so a ${IDLE_WINDOW_MS / 1000} s idle window holds ${IDLE_WINDOW_MS / HEARTBEAT_MS} heartbeats per instance with users) and PRESENCE_OFFLINE_GRACE_SECONDS=${PRESENCE_OFFLINE_GRACE_SECONDS} (default 5: a disconnect storm then settles in about a second; the grace is inside its "view right ms"). Every other PRESENCE_* setting is the default. ` +
-        'The TTL applies to every row: in the storms it changes how many heartbeats fall in the window (counted apart: the heartbeats column, left out of the per-user figures) and how soon an idle instance\'s lease lapses.',
+        "The TTL applies to every row: in the storms it changes how many heartbeats fall in the window (counted apart: the heartbeats column, left out of the per-user figures) and how soon an idle instance's lease lapses.",
       `Sockets: socket.io-client from the bench process (test/support/socket-client.ts PresenceClient: namespace /presence, transports ['websocket'], auth token, no reconnection, one connection per socket), at most ${CONNECT_IN_FLIGHT} connecting at once. ` +
         `Storm 1 (fresh instances) has ${TENANTS} tenants × ${USERS_PER_TENANT} distinct users, one socket each; user u of every tenant connects to instance (u mod 2) + 1, so each instance holds ${oneTab.length / 2} sockets and every tenant spans both instances (each GET /presence must list users held by the other instance). ` +
         `Storm 2 (the tabs baseline) has ${TAB_TENANTS} tenants × ${USERS_PER_TENANT} users × ${TABS} sockets, both tabs of a user on the user's instance and opened back to back (the second usually while the first's acquire is in flight): ${tabs.length} sockets, ${tabs.length / 2} per instance, for half the users; it runs while each instance still holds one idle user, so both leases are live, as they were (freshly registered) in storm 1. Tabs of one user on different instances would cost one acquire per instance (by design). ` +
@@ -852,7 +882,7 @@ export async function run(): Promise<BenchResult> {
       `Commands: every window is measured twice. INFO commandstats (before/after, the bench's INFO and ECHO markers taken out) counts every command redis-server ran, including those run inside a script ("all cmds"). A MONITOR connection splits them into client-issued commands (EVALSHA/EVAL and anything else the apps sent, "client cmds"; each EVALSHA classified by its keys as acquire, release, heartbeat or leave) and commands run inside scripts. ` +
         `Each GET /presence costs one HGETALL (calibration check), so the bench's own polls are subtracted as one HGETALL each (storms 1–3: ${first.storm.polls}, ${second.storm.polls}, ${third.storm.polls}; disconnects: ${firstOff.polls}, ${secondOff.polls}). The connect windows run from the first socket to the end of the watch.`,
       `Idle: each window starts ${IDLE_SETTLE_MS / 1000} s after the last change (past the next heartbeat) and lasts ${IDLE_WINDOW_MS / 1000} s; per minute = count ÷ window × 60 s. Order: 2,000 sockets (right after storm 1), 1 socket on instance 1, 1 socket on each instance, (storm 2 and its disconnect), 0 sockets (both instances idle after having held users). ` +
-        'In the 1-socket window, instance 1\'s heartbeat reaps instance 2 (no users, lease lapsed): a few more commands inside that script, no extra call. ' +
+        "In the 1-socket window, instance 1's heartbeat reaps instance 2 (no users, lease lapsed): a few more commands inside that script, no extra call. " +
         'Heartbeats scale with the instances that hold users, not with sockets: 1 socket keeps one instance heartbeating, 2,000 sockets on two instances keep both, so the fair baseline for 2,000 sockets is 1 socket per instance (× 1 socket per instance); against a single socket the ratio is the number of busy instances.',
       `Per connect: a socket costs one HGETALL (its presence:snapshot) whether or not it is the user's first; the user's first socket on an instance also costs the acquire script call and one PUBLISH (presence:online to the tenant room through the Redis adapter). Per disconnect: the user's last socket costs the release script call and one PUBLISH (presence:offline); other sockets cost nothing.`,
       'MONITOR adds a little work to redis-server for every command; the commandstats counts do not depend on it.',

@@ -119,9 +119,7 @@ async function main(): Promise<number> {
   }
   const selected = filter.length > 0 ? SUITES.filter((suite) => filter.includes(suite.name)) : SUITES;
   const machine = await describeMachine();
-  process.stdout.write(
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; Node ${machine.node}; redis-server ${machine.redis}\n`,
-  );
+  process.stdout.write(`Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; Node ${machine.node}; redis-server ${machine.redis}\n`);
 
   const fresh = new Map<string, string>();
   let failed = false;
@@ -137,7 +135,9 @@ async function main(): Promise<number> {
       if ((result.checks ?? []).some((check) => !check.ok)) failed = true;
     } catch (error) {
       failed = true;
-      process.stderr.write(`✗ ${suite.name} failed; its section in BENCHMARKS.md is left as it was:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `✗ ${suite.name} failed; its section in BENCHMARKS.md is left as it was:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
     }
   }
 

@@ -142,9 +142,19 @@ export async function run(): Promise<BenchResult> {
       // Connections first and alone: the redis-cli calls of the other probes are connections too.
       const clients = await redis.clientList();
       const [memory, dbsize, families] = await Promise.all([cluster.memory(), redis.command('DBSIZE'), keyFamilies(redis)]);
-      const sample: Sample = { atMs: Date.now() - started, rssMiB: memory.map((m) => mib(m.rssKiB)), dbsize: Number(dbsize), keys: families.keys, clients: clients.length, clientNames: clients, tagMembers: families.tagMembers };
+      const sample: Sample = {
+        atMs: Date.now() - started,
+        rssMiB: memory.map((m) => mib(m.rssKiB)),
+        dbsize: Number(dbsize),
+        keys: families.keys,
+        clients: clients.length,
+        clientNames: clients,
+        tagMembers: families.tagMembers,
+      };
       samples.push(sample);
-      progress(`${Math.round(sample.atMs / 1000)} s: RSS ${sample.rssMiB.join(' / ')} MiB, ${sample.dbsize} keys, ${sample.clients} clients, ${workload.jobs.accepted.size} jobs accepted`);
+      progress(
+        `${Math.round(sample.atMs / 1000)} s: RSS ${sample.rssMiB.join(' / ')} MiB, ${sample.dbsize} keys, ${sample.clients} clients, ${workload.jobs.accepted.size} jobs accepted`,
+      );
     }
 
     await workload.stopTraffic();
@@ -196,12 +206,21 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
   const serverErrors = records.filter((record) => typeof record.outcome === 'number' && record.outcome >= 500).length;
 
   const checks: Check[] = [
-    ...growth.map((g, i) => ({ label: `app${i + 1} RSS after warm-up: median of the last quarter ${(g * 100).toFixed(1)}% over the first quarter (limit ${MEMORY_GROWTH_LIMIT * 100}%)`, ok: g < MEMORY_GROWTH_LIMIT })),
+    ...growth.map((g, i) => ({
+      label: `app${i + 1} RSS after warm-up: median of the last quarter ${(g * 100).toFixed(1)}% over the first quarter (limit ${MEMORY_GROWTH_LIMIT * 100}%)`,
+      ok: g < MEMORY_GROWTH_LIMIT,
+    })),
     { label: `Redis keys at most ${maxKeys}, within the retention bound ${keyBound} (see notes)`, ok: maxKeys <= keyBound },
     { label: `cache tag indexes: at most ${maxTagMembers} keys, within the ${reportCacheBound} cached reports the retention allows`, ok: maxTagMembers <= reportCacheBound },
-    { label: `Redis connections after warm-up: ${clientsAtWarmup} at first, at most ${maxClients} (no growth)${grownBy.length > 0 ? `; new: ${grownBy.join(', ')}` : ''}`, ok: maxClients <= clientsAtWarmup },
+    {
+      label: `Redis connections after warm-up: ${clientsAtWarmup} at first, at most ${maxClients} (no growth)${grownBy.length > 0 ? `; new: ${grownBy.join(', ')}` : ''}`,
+      ok: maxClients <= clientsAtWarmup,
+    },
     { label: `${records.length} requests: ${unanswered} unanswered within ${DEADLINE_MS} ms, ${serverErrors} 5xx`, ok: unanswered === 0 && serverErrors === 0 },
-    { label: `jobs: ${jobs.accepted} accepted, ${jobs.lost} lost, ${jobs.twice} completed twice (${jobs.refused} refused with 503)`, ok: jobs.lost === 0 && jobs.twice === 0 && jobs.refused === 0 },
+    {
+      label: `jobs: ${jobs.accepted} accepted, ${jobs.lost} lost, ${jobs.twice} completed twice (${jobs.refused} refused with 503)`,
+      ok: jobs.lost === 0 && jobs.twice === 0 && jobs.refused === 0,
+    },
   ];
   const notes = [
     `Process layout: ${INSTANCES} × APP_ROLE=all on one redis-server (in memory), ${TENANTS * USERS_PER_TENANT} Socket.io clients (${CHURN_PER_SAMPLE} leave and ${CHURN_PER_SAMPLE} new ones join every ${SAMPLE_EVERY_MS / 1000} s), 4 HTTP loops (20 ms pause) over cached and uncached routes, one report posted every ${JOB_INTERVAL_MS} ms.`,

@@ -101,7 +101,10 @@ async function check(testCase: Case, redisUrl: string, workDir: string, screensh
     const url = `${base}/docs${opened ? `#/${opened.tag}/${opened.operationId}` : ''}`;
     const { stdout: dom, stderr } = await chromium(workDir, ['--enable-logging=stderr', '--v=0', '--dump-dom', url]);
     if (screenshot) await chromium(workDir, ['--hide-scrollbars', '--window-size=1280,1600', `--screenshot=${screenshot}`, `${base}/docs`]);
-    const violations = stderr.split('\n').filter((line) => line.includes('violates the following Content Security Policy directive')).map(describeViolation);
+    const violations = stderr
+      .split('\n')
+      .filter((line) => line.includes('violates the following Content Security Policy directive'))
+      .map(describeViolation);
     const bodyShown = !opened || dom.includes('opblock-section-request-body');
     return {
       rendered: expected.filter((id) => dom.includes(`id="${id}"`)),
@@ -138,7 +141,9 @@ async function documentedOperations(base: string): Promise<{ tag: string; operat
 function chromium(workDir: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   const profile = mkdtempSync(join(workDir, 'chromium-'));
   return new Promise((resolve, reject) => {
-    const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, `--virtual-time-budget=${RENDER_BUDGET_MS}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, `--virtual-time-budget=${RENDER_BUDGET_MS}`, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -47,6 +47,10 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    if (this.config.appRole === 'worker') consumer.apply(WorkerRoleRoutes).exclude(...WorkerRoleRoutes.served).forRoutes('*path');
+    if (this.config.appRole === 'worker')
+      consumer
+        .apply(WorkerRoleRoutes)
+        .exclude(...WorkerRoleRoutes.served)
+        .forRoutes('*path');
   }
 }

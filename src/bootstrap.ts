@@ -18,7 +18,10 @@ export async function createApp(config: AppConfig, logging?: AppLogging, extraMo
   const root = AppModule.forRoot(config, requestLogging);
   // No body parser before routing (and so none for forms: bodies are JSON only): JsonBodyInterceptor parses
   // after the guards, with each route's own limit.
-  const app = await NestFactory.create<NestExpressApplication>({ ...root, imports: [...(root.imports ?? []), ...extraModules] }, { logger, bufferLogs: false, bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(
+    { ...root, imports: [...(root.imports ?? []), ...extraModules] },
+    { logger, bufferLogs: false, bodyParser: false },
+  );
   app.useSecurityHeaders(securityHeadersOptions(config));
   app.enableCors(corsOptions(config));
   app.useGlobalInterceptors(new JsonBodyInterceptor(app.get(Reflector)));

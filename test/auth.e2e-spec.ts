@@ -25,7 +25,9 @@ const sign = (claims: object, secret = SECRET, options: jwt.SignOptions = {}) =>
 
 describe('JWT on HTTP (GET /auth/me)', () => {
   it('accepts a valid token and returns the principal', async () => {
-    const response = await request(app.getHttpServer()).get('/auth/me').set('Authorization', `Bearer ${sign({ sub: 'u1', tenant: 't1' })}`);
+    const response = await request(app.getHttpServer())
+      .get('/auth/me')
+      .set('Authorization', `Bearer ${sign({ sub: 'u1', tenant: 't1' })}`);
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ userId: 'u1', tenantId: 't1' });
   });

@@ -61,8 +61,13 @@ describe('Redis at its connection limit (--maxclients)', () => {
     const app = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'all', HEALTH_REDIS_GRACE_SECONDS: '2' });
 
     const line = await app.waitForLine(/max number of clients reached/);
-    expect(line).toMatch(/\[Redis:queue-duplicate\] cannot connect: Redis refused a connection: max number of clients reached \(maxclients\); .*connection limit, run fewer instances/);
-    const down = await until(() => app.request('/health'), (response) => response.status === 503);
+    expect(line).toMatch(
+      /\[Redis:queue-duplicate\] cannot connect: Redis refused a connection: max number of clients reached \(maxclients\); .*connection limit, run fewer instances/,
+    );
+    const down = await until(
+      () => app.request('/health'),
+      (response) => response.status === 503,
+    );
     expect(body(down).details['queue:worker']).toMatchObject({ status: 'down', connected: false, connectionError: expect.stringMatching(/max number of clients/) });
 
     const posted = await postReport(app, token, salesFor(1));
@@ -72,7 +77,14 @@ describe('Redis at its connection limit (--maxclients)', () => {
     await harness.config('SET', 'maxclients', '20');
     await app.waitForLine(/\[Redis:queue-duplicate\] recovered after/);
     expect((await settledReport(app, token, id)).body).toMatchObject({ id, status: 'completed' });
-    expect((await until(() => app.request('/health'), (response) => response.status === 200)).status).toBe(200);
+    expect(
+      (
+        await until(
+          () => app.request('/health'),
+          (response) => response.status === 200,
+        )
+      ).status,
+    ).toBe(200);
     expect(app.matching(/max number of clients reached/)).toHaveLength(1);
     expect(app.output).not.toMatch(/Redis may be restarting/);
   }, 60_000);
@@ -92,12 +104,23 @@ describe('a server that accepts TCP and never answers (a black hole)', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(lines.map((text) => /\[Redis:([\w-]+)\]/.exec(text)?.[1]).sort()).toEqual([...ROLES, 'queue-duplicate'].sort());
     // Each connection tried again: at least 8 connections accepted.
-    await until(async () => proxy.accepted, (accepted) => accepted >= 8, 20_000);
+    await until(
+      async () => proxy.accepted,
+      (accepted) => accepted >= 8,
+      20_000,
+    );
     expect(app.matching(/accepted the connection but sent no Redis reply/)).toHaveLength(4);
 
     proxy.blackHole = false;
     await app.waitForLines(/recovered after/, 4, 20_000);
-    expect((await until(() => app.request('/health'), (response) => response.status === 200)).status).toBe(200);
+    expect(
+      (
+        await until(
+          () => app.request('/health'),
+          (response) => response.status === 200,
+        )
+      ).status,
+    ).toBe(200);
   }, 60_000);
 });
 
@@ -152,7 +175,10 @@ describe('Redis out of memory (noeviction, maxmemory reached)', () => {
     const before = await rejectedCalls(harness);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(((await rejectedCalls(harness)) - before) / 3).toBeLessThan(20);
-    const workerDown = await until(() => worker.request('/health'), (response) => response.status === 503);
+    const workerDown = await until(
+      () => worker.request('/health'),
+      (response) => response.status === 503,
+    );
     expect(body(workerDown).details['queue:worker']).toMatchObject({ status: 'down', paused: true, reason: expect.stringMatching(/out of memory/) });
     expect(worker.matching(/worker paused/)).toHaveLength(1);
     expect(worker.matching(/worker resumed/)).toEqual([]);
@@ -163,7 +189,15 @@ describe('Redis out of memory (noeviction, maxmemory reached)', () => {
     expect((await postReport(web, token, salesFor(300))).status).toBe(202);
     expect(worker.matching(/failed for good/)).toEqual([]);
     await worker.waitForLine(/worker resumed: Redis accepts its commands again/, 40_000);
-    expect((await until(() => web.request('/health'), (response) => response.status === 200 && body(response).status === 'ok', 15_000)).status).toBe(200);
+    expect(
+      (
+        await until(
+          () => web.request('/health'),
+          (response) => response.status === 200 && body(response).status === 'ok',
+          15_000,
+        )
+      ).status,
+    ).toBe(200);
   }, 120_000);
 });
 
@@ -175,7 +209,10 @@ describe('presence while Redis is out of memory', () => {
     await app.waitForLines(/ready in \d+ ms/, 3);
     const harness = await admin(redis);
     const first = await PresenceClient.connect(app, tokenFor('u1', 'pharmacy-1'));
-    await until(() => app.request('/presence', { headers: { authorization: `Bearer ${token}` } }), (response) => JSON.stringify(response.body).includes('u1'));
+    await until(
+      () => app.request('/presence', { headers: { authorization: `Bearer ${token}` } }),
+      (response) => JSON.stringify(response.body).includes('u1'),
+    );
 
     await harness.config('SET', 'maxmemory', '1');
     const second = await PresenceClient.connect(app, tokenFor('u2', 'pharmacy-1'));
@@ -234,7 +271,10 @@ describe('Redis refusing every script (a read-only replica)', () => {
     const before = await rejectedCalls(harness);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(((await rejectedCalls(harness)) - before) / 3).toBeLessThan(20);
-    const down = await until(() => app.request('/health'), (response) => response.status === 503);
+    const down = await until(
+      () => app.request('/health'),
+      (response) => response.status === 503,
+    );
     expect(body(down).details['queue:worker']).toMatchObject({ status: 'down', paused: true });
     const refused = await postReport(app, token, salesFor(2));
     expect(refused.status).toBe(503);
@@ -272,8 +312,14 @@ describe('REDIS_URL naming a Redis Cluster node', () => {
     try {
       const app = await startApp({ REDIS_URL: cluster.url(), APP_ROLE: 'all' });
       const line = await app.waitForLine(/refusing REDIS_URL/);
-      expect(line).toMatch(/is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.*Fix: point REDIS_URL at a single Redis/);
-      const health = await until(() => app.request('/health'), (response) => response.status === 503, 5_000);
+      expect(line).toMatch(
+        /is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.*Fix: point REDIS_URL at a single Redis/,
+      );
+      const health = await until(
+        () => app.request('/health'),
+        (response) => response.status === 503,
+        5_000,
+      );
       for (const role of ROLES) expect(body(health).details[`redis:${role}`]).toMatchObject({ status: 'down', state: 'refused' });
       const posted = await postReport(app, token, salesFor(1));
       expect(posted.status).toBe(503);
@@ -323,7 +369,10 @@ describe('bull-board and Queue.getWorkers()', () => {
     const connection = new Redis({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null });
     const queue = new Queue('jobs', { connection, prefix: 'pharmacare' });
     try {
-      const workers = await until(() => queue.getWorkers(), (list) => list.length === 1);
+      const workers = await until(
+        () => queue.getWorkers(),
+        (list) => list.length === 1,
+      );
       expect(workers[0]).toMatchObject({ name: 'jobs', rawname: expect.stringMatching(new RegExp(`^pharmacare:am9icw==:w:.+:${app.pid}$`)) });
       const names = (await redis.clientList()).filter((name) => name.endsWith(`:${app.pid}`));
       expect(new Set(names).size).toBe(4);

@@ -101,7 +101,8 @@ async function presenceRightAfter(since: number): Promise<number> {
   const deadline = since + PRESENCE_BOUND_MS + 15_000;
   for (;;) {
     const { swarm } = workload;
-    const mismatch = swarm.connected < swarm.size ? `${swarm.size - swarm.connected} sockets not connected` : await presenceMismatch(cluster, swarm, workload.tokenOfTenant, DEADLINE_MS);
+    const mismatch =
+      swarm.connected < swarm.size ? `${swarm.size - swarm.connected} sockets not connected` : await presenceMismatch(cluster, swarm, workload.tokenOfTenant, DEADLINE_MS);
     if (mismatch === undefined) return Date.now() - since;
     if (Date.now() > deadline) throw new Error(`presence still wrong: ${mismatch}`);
     await delay(200);
@@ -346,7 +347,13 @@ function printSummary(): void {
   if (!workload) return;
   const { recorder, swarm } = workload;
   const phases = [...new Set(recorder.records.map((record) => record.phase))];
-  const lines = ['', '## chaos summary', '', '| phase | requests | 2xx | 503 | other 5xx (cached) | unanswered | cut by kill | max ms | health ok after ms | presence right after ms |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const lines = [
+    '',
+    '## chaos summary',
+    '',
+    '| phase | requests | 2xx | 503 | other 5xx (cached) | unanswered | cut by kill | max ms | health ok after ms | presence right after ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
   for (const phase of phases) {
     const records = recorder.inPhase(phase);
     const ok = records.filter((record) => typeof record.outcome === 'number' && record.outcome < 300).length;
@@ -369,7 +376,10 @@ function printSummary(): void {
   // Connection trouble is expected (one line per state change); anything else logged at ERROR is worth reading.
   const errors = cluster.everyApp.flatMap((app) => app.matching(/\bERROR\b/));
   const unexpected = errors.filter((line) => !/\[Redis(:[\w-]+)?\]/.test(line));
-  lines.push(`app ERROR lines: ${errors.length}, of which not about Redis connections: ${unexpected.length}`, ...unexpected.slice(0, 10).map((line) => `  ${line.slice(0, 300)}`));
+  lines.push(
+    `app ERROR lines: ${errors.length}, of which not about Redis connections: ${unexpected.length}`,
+    ...unexpected.slice(0, 10).map((line) => `  ${line.slice(0, 300)}`),
+  );
   if (drained) {
     lines.push(
       '',

@@ -14,7 +14,8 @@ import { JWT_SECRET } from './support/reports-client';
  * where no Chromium is installed (apt-get install chromium).
  */
 const BROWSERS = ['chromium', 'chromium-browser', 'google-chrome'];
-const chromium = process.env.CHROMIUM_PATH ?? BROWSERS.flatMap((name) => (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name))).find((path) => existsSync(path));
+const chromium =
+  process.env.CHROMIUM_PATH ?? BROWSERS.flatMap((name) => (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name))).find((path) => existsSync(path));
 const ADMIN_PASSWORD = 'dashboard-csp-password-1';
 
 let redis: RedisServer;
@@ -39,7 +40,9 @@ function render(url: string): Promise<{ dom: string; log: string }> {
     url,
   ];
   return new Promise((resolve, reject) => {
-    execFile(chromium as string, args, { timeout: 90_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => (error ? reject(error) : resolve({ dom: stdout, log: stderr })));
+    execFile(chromium as string, args, { timeout: 90_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error ? reject(error) : resolve({ dom: stdout, log: stderr }),
+    );
   });
 }
 

@@ -103,7 +103,9 @@ describe('npm run doctor (dist/doctor.js)', () => {
     it('fails on a database index the server does not have', async () => {
       const run = await doctor({ REDIS_URL: server.url({ db: 99 }) });
       expect(run.code).toBe(1);
-      expect(line(run.output, 'database')).toMatch(/^fail +database +SELECT 99 refused \(ERR DB index is out of range\): the connection stayed on database 0 -> fix: use a database the server has/);
+      expect(line(run.output, 'database')).toMatch(
+        /^fail +database +SELECT 99 refused \(ERR DB index is out of range\): the connection stayed on database 0 -> fix: use a database the server has/,
+      );
     });
 
     it('reads the eviction policy from INFO memory when the server refuses CONFIG, as Upstash may', async () => {
@@ -171,7 +173,9 @@ describe('npm run doctor (dist/doctor.js)', () => {
       const run = await doctor({ REDIS_URL: server.url(), REDIS_TLS_CA_FILE: certificates.otherCaFile });
       expect(run.code).toBe(1);
       expect(line(run.output, 'tls')).toMatch(/^fail +tls +TLS certificate of localhost rejected \(\w+\)/);
-      expect(line(run.output, 'tls')).toMatch(/which the CA in REDIS_TLS_CA_FILE \(.+\) did not sign -> fix: REDIS_TLS_CA_FILE \(.+\) holds another CA than the one that signed/);
+      expect(line(run.output, 'tls')).toMatch(
+        /which the CA in REDIS_TLS_CA_FILE \(.+\) did not sign -> fix: REDIS_TLS_CA_FILE \(.+\) holds another CA than the one that signed/,
+      );
       expect(run.output).not.toMatch(/no trusted CA/);
     });
   });
@@ -182,7 +186,9 @@ describe('npm run doctor (dist/doctor.js)', () => {
       try {
         const run = await doctor({ REDIS_URL: cluster.url() });
         expect(run.code).toBe(1);
-        expect(line(run.output, 'cluster')).toMatch(/^fail +cluster +127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.* -> fix: point REDIS_URL at a single Redis/);
+        expect(line(run.output, 'cluster')).toMatch(
+          /^fail +cluster +127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.* -> fix: point REDIS_URL at a single Redis/,
+        );
       } finally {
         await cluster.stop();
       }
@@ -215,7 +221,9 @@ describe('npm run doctor (dist/doctor.js)', () => {
       try {
         const run = await doctor({ REDIS_URL: server.url() });
         expect(run.code).toBe(1);
-        expect(line(run.output, 'connection')).toMatch(/^fail +connection +Redis refused a connection: max number of clients reached \(maxclients\) -> fix: .*connection limit/);
+        expect(line(run.output, 'connection')).toMatch(
+          /^fail +connection +Redis refused a connection: max number of clients reached \(maxclients\) -> fix: .*connection limit/,
+        );
         expect(run.output).not.toMatch(/restarting/);
       } finally {
         holder.disconnect();

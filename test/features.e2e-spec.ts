@@ -102,7 +102,12 @@ describe('two web instances and one worker', () => {
     }
     expect((await webB.request('/reorders', { method: 'DELETE', headers: { authorization: `Bearer ${author}` } })).status).toBe(204);
     // The invalidation reaches webA's memory tier through Redis pub/sub: wait for it rather than for a fixed time.
-    await until(() => getReorder(webA, author, mine.id), (response) => response.status === 404, 5_000, 50);
+    await until(
+      () => getReorder(webA, author, mine.id),
+      (response) => response.status === 404,
+      5_000,
+      50,
+    );
     expect((await getReorder(webB, author, mine.id)).status).toBe(404);
     expect((await getReorder(webA, other, theirs.id)).status).toBe(200);
   }, 60_000);
@@ -112,7 +117,10 @@ describe('two web instances and one worker', () => {
       const reorderPosted = await postReorder(webA, author, { ...stock, salesWindowDays: 30 });
       const reportPosted = await postReport(webA, author, salesFor(7_001));
       const ids = [(reorderPosted.body as { id: string }).id, (reportPosted.body as { id: string }).id];
-      return [{ id: ids[0], attempts: await storedAttempts(redis, ids[0]) }, { id: ids[1], attempts: await storedAttempts(redis, ids[1]) }];
+      return [
+        { id: ids[0], attempts: await storedAttempts(redis, ids[0]) },
+        { id: ids[1], attempts: await storedAttempts(redis, ids[1]) },
+      ];
     });
     expect(reorder.attempts).toBe(5);
     expect(report.attempts).toBe(3);
@@ -161,7 +169,12 @@ describe('both features in one APP_ROLE=all process', () => {
           opts: { jobId: `rpt_bulk${String(n).padStart(28, '0')}`, removeOnComplete: true, attempts: 1 },
         })),
       );
-      await until(() => queue.getJobCounts('waiting', 'active', 'failed'), (counts) => counts.waiting + counts.active === 0, 60_000, 250);
+      await until(
+        () => queue.getJobCounts('waiting', 'active', 'failed'),
+        (counts) => counts.waiting + counts.active === 0,
+        60_000,
+        250,
+      );
       expect((await queue.getJobCounts('failed')).failed).toBe(0);
     } finally {
       await queue.close();
@@ -192,11 +205,17 @@ describe('both features in one APP_ROLE=all process', () => {
     try {
       const broken = { type: 'sales-summary', sales: [{ ...sales[0], soldAt: 'not a date' }] };
       await queue.add('report', { tenantId: 'pharmacy-1', userId: 'u1', type: 'sales-summary', request: broken }, { jobId: id, attempts: 1, removeOnComplete: true });
-      const failed = await until(() => getReport(app, author, id), (response) => (response.body as { status?: string }).status === 'failed');
+      const failed = await until(
+        () => getReport(app, author, id),
+        (response) => (response.body as { status?: string }).status === 'failed',
+      );
       expect(failed.status).toBe(200);
       expect(failed.body).toMatchObject({ id, status: 'failed', error: 'Invalid time value' });
       // Only who it belongs to is left of it; its failure stays readable.
-      await until(async () => JSON.parse(await redis.command('HGET', `pharmacare:jobs:${id}`, 'data')) as object, (data) => !('request' in data));
+      await until(
+        async () => JSON.parse(await redis.command('HGET', `pharmacare:jobs:${id}`, 'data')) as object,
+        (data) => !('request' in data),
+      );
       expect(JSON.parse(await redis.command('HGET', `pharmacare:jobs:${id}`, 'data'))).toEqual({ tenantId: 'pharmacy-1', userId: 'u1' });
     } finally {
       await queue.close();

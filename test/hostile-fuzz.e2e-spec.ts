@@ -125,7 +125,7 @@ afterAll(async () => {
 });
 
 describe('hostile input against two instances', () => {
-  it('keeps both processes up, answers every hostile request with a 4xx JSON error, and leaves other tenants\' p99 within 2x', async () => {
+  it("keeps both processes up, answers every hostile request with a 4xx JSON error, and leaves other tenants' p99 within 2x", async () => {
     const quiet: number[][] = [];
     const underAttack: number[][] = [];
     const answers: Answer[] = [];

@@ -173,7 +173,7 @@ describe('work in flight per tenant (QUEUE_TENANT_MAX_JOBS=3, no worker: jobs st
 });
 
 describe('GET /health', () => {
-  it('shows each indicator\'s status to anyone, and no hosts, counts, latencies or instance names', async () => {
+  it("shows each indicator's status to anyone, and no hosts, counts, latencies or instance names", async () => {
     const response = await app.request('/health');
     expect(response.status).toBe(200);
     const body = response.body as { status: string; details: Record<string, Record<string, unknown>> };

@@ -109,7 +109,10 @@ interface Operation {
 interface OpenApiDocument {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, { properties?: Record<string, Record<string, unknown>>; required?: string[] }>; securitySchemes: Record<string, Record<string, string>> };
+  components: {
+    schemas: Record<string, { properties?: Record<string, Record<string, unknown>>; required?: string[] }>;
+    securitySchemes: Record<string, Record<string, string>>;
+  };
 }
 
 describe('API docs', () => {

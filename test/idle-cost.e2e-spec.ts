@@ -18,7 +18,11 @@ async function billableCalls(redis: RedisServer): Promise<Record<string, number>
 }
 
 function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([name, count]) => [name, count - (before[name] ?? 0)]).filter(([, count]) => Number(count) > 0));
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([name, count]) => [name, count - (before[name] ?? 0)])
+      .filter(([, count]) => Number(count) > 0),
+  );
 }
 
 const apps: AppProcess[] = [];

@@ -130,7 +130,9 @@ describe('NODE_ENV=development', () => {
       await app.request('/health', { headers: { 'x-request-id': 'dev-probe-1' } });
       const requestLine = await app.waitForLine(/dev-probe-1/);
       expect(requestLine).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] DEBUG \(\d+\): \[HTTP\] GET \/health 200 in \d+ ms \(request dev-probe-1\)$/);
-      expect(app.matching(/listening on http/)[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): \[Bootstrap\] listening on http:\/\/127\.0\.0\.1:\d+ \(NODE_ENV=development\)$/);
+      expect(app.matching(/listening on http/)[0]).toMatch(
+        /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): \[Bootstrap\] listening on http:\/\/127\.0\.0\.1:\d+ \(NODE_ENV=development\)$/,
+      );
       for (const line of app.lines) expect(line).not.toMatch(/^\s*\{/);
     } finally {
       await app.stop();

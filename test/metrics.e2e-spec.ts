@@ -57,7 +57,13 @@ function countedAndSeen(before: Sample[], after: Sample[], seenBefore: Record<st
 }
 
 function lookups(samples: Sample[]): Record<string, number> {
-  const tiers = { 'memory hit': ['memory', 'hit'], 'memory miss': ['memory', 'miss'], 'redis hit': ['redis', 'hit'], 'redis miss': ['redis', 'miss'], 'redis error': ['redis', 'error'] };
+  const tiers = {
+    'memory hit': ['memory', 'hit'],
+    'memory miss': ['memory', 'miss'],
+    'redis hit': ['redis', 'hit'],
+    'redis miss': ['redis', 'miss'],
+    'redis error': ['redis', 'error'],
+  };
   return Object.fromEntries(Object.entries(tiers).map(([key, [tier, outcome]]) => [key, total(samples, 'pharmacare_cache_lookups_total', { tier, outcome })]));
 }
 
@@ -139,7 +145,10 @@ describe('GET /metrics', () => {
     expect(lookupsDelta(before, after)).toEqual({ 'memory hit': 0, 'memory miss': 2, 'redis hit': 0, 'redis miss': 2, 'redis error': 0 });
 
     socket.close();
-    const gone = await until(() => scrape(web, METRICS_TOKEN), (samples) => total(samples, 'pharmacare_presence_sockets') === 0);
+    const gone = await until(
+      () => scrape(web, METRICS_TOKEN),
+      (samples) => total(samples, 'pharmacare_presence_sockets') === 0,
+    );
     expect(total(gone, 'pharmacare_presence_users')).toBe(0);
   }, 60_000);
 
@@ -184,8 +193,18 @@ describe('GET /metrics', () => {
     // The completed report job is gone (its result lives in the cache), and the depths web reads (interval 1 s)
     // show every state.
     expect(await redis.command('EXISTS', `pharmacare:jobs:${id}`)).toBe('0');
-    const depths = await until(() => scrape(web), (samples) => samples.some((sample) => sample.name === 'pharmacare_queue_jobs'), 10_000, 250);
-    expect(depths.filter((sample) => sample.name === 'pharmacare_queue_jobs').map((sample) => sample.labels.state).sort()).toEqual(['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting']);
+    const depths = await until(
+      () => scrape(web),
+      (samples) => samples.some((sample) => sample.name === 'pharmacare_queue_jobs'),
+      10_000,
+      250,
+    );
+    expect(
+      depths
+        .filter((sample) => sample.name === 'pharmacare_queue_jobs')
+        .map((sample) => sample.labels.state)
+        .sort(),
+    ).toEqual(['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting']);
 
     // The completed report is in web's memory tier (the poll that found it completed put it there) and in Redis.
     const cacheBefore = await scrape(web);

@@ -144,7 +144,9 @@ describe('presence across two instances', () => {
     await delay(GRACE_MS * 2);
     expect(observer.all('presence:offline', about('dave'))).toHaveLength(0);
     expect(observer.all('presence:online', about('dave'))).toHaveLength(1);
-    expect((await presenceOf(b, tokenFor('x', 'flap-tenant'))).body).toEqual({ users: [expect.objectContaining({ userId: 'dave' }), expect.objectContaining({ userId: 'observer' })] });
+    expect((await presenceOf(b, tokenFor('x', 'flap-tenant'))).body).toEqual({
+      users: [expect.objectContaining({ userId: 'dave' }), expect.objectContaining({ userId: 'observer' })],
+    });
   });
 
   it('keeps tenants apart: no events from another tenant, GET /presence lists only the own tenant', async () => {
@@ -193,7 +195,7 @@ describe('client events', () => {
 });
 
 describe('health', () => {
-  it('reports the adapter connected and this instance\'s sockets', async () => {
+  it("reports the adapter connected and this instance's sockets", async () => {
     await connect(a, 'hank', 'health-tenant');
     const response = await a.request('/health');
     expect(response.status).toBe(200);
@@ -227,7 +229,7 @@ describe('instances leaving', () => {
     expect((await observer.request<Snapshot>('presence:list')).users.map((user) => user.userId)).toEqual(['ivan', 'observer']);
   });
 
-  it('SIGKILL: a survivor announces the dead instance\'s users offline within PRESENCE_TTL_SECONDS', async () => {
+  it("SIGKILL: a survivor announces the dead instance's users offline within PRESENCE_TTL_SECONDS", async () => {
     const observer = await connect(a, 'observer', 'crash-tenant');
     const kate = await connect(b, 'kate', 'crash-tenant');
     const lars = await connect(b, 'lars', 'crash-tenant');

@@ -33,7 +33,10 @@ describe('Redis restart while the app runs', () => {
     expect((await app.request('/health')).status).toBe(200);
 
     // APP_ROLE all runs the worker, whose blocking connection is the fourth, named as BullMQ names it (getWorkers() finds it).
-    const names = await until(() => redis.clientList(), (list) => list.length === 4);
+    const names = await until(
+      () => redis.clientList(),
+      (list) => list.length === 4,
+    );
     expect(names.filter((name) => !name.includes(':w:')).sort()).toEqual(ROLES.map((role) => `pharmacare:${role}:${app.pid}`).sort());
     expect(names.filter((name) => name.includes(':w:'))).toEqual([expect.stringMatching(new RegExp(`^pharmacare:am9icw==:w:\\S+:${app.pid}$`))]);
 

@@ -13,10 +13,7 @@ const pharmacy2 = tokenFor('u9', 'pharmacy-2');
 beforeAll(async () => {
   redis = await RedisServer.start();
   const env = { REDIS_URL: redis.url(), JWT_SECRET, LOG_LEVEL: 'debug' };
-  [web, worker] = await Promise.all([
-    AppProcess.start({ ...env, APP_ROLE: 'web', ...ADMIN }),
-    AppProcess.start({ ...env, APP_ROLE: 'worker', ...ADMIN }),
-  ]);
+  [web, worker] = await Promise.all([AppProcess.start({ ...env, APP_ROLE: 'web', ...ADMIN }), AppProcess.start({ ...env, APP_ROLE: 'worker', ...ADMIN })]);
   await Promise.all([web.waitForLines(/ready in \d+ ms/, 3), worker.waitForLines(/ready in \d+ ms/, 3)]);
 });
 

@@ -6,7 +6,7 @@ import { CurrentPrincipal } from './jwt-auth.guard';
 import type { Principal } from './principal';
 
 const principalSchema = z
-  .object({ userId: z.string().describe('The token\'s `sub`.'), tenantId: z.string().describe('The token\'s `tenant`: the pharmacy.') })
+  .object({ userId: z.string().describe("The token's `sub`."), tenantId: z.string().describe("The token's `tenant`: the pharmacy.") })
   .meta({ id: 'Principal' });
 
 @Controller('auth')

@@ -53,7 +53,9 @@ async function instance(env: Record<string, string> = {}): Promise<{ app: INestA
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), JWT_SECRET, ...env });
   @Module({ imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, AuthModule], controllers: [StockController, ShelfController] })
   class CacheTestModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [CacheTestModule] }).setLogger(logger).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [CacheTestModule] })
+    .setLogger(logger)
+    .compile();
   const app = moduleRef.createNestApplication({ logger });
   await app.init();
   apps.push(app);
@@ -137,7 +139,12 @@ describe('CacheService tiers', () => {
     const key = tenantKey('t1', 'short-lived');
     await cache.set(key, 'soon gone', { ttlMs: 300 });
     expect((await cache.get(key))?.source).toBe('memory');
-    await until(() => cache.get(key), (hit) => hit === undefined, 5_000, 50);
+    await until(
+      () => cache.get(key),
+      (hit) => hit === undefined,
+      5_000,
+      50,
+    );
     expect(await redis.command('EXISTS', `pharmacare:cache:v1:${key}`)).toBe('0');
   });
 
@@ -190,11 +197,21 @@ describe('CacheService.getOrSet', () => {
       return 'brief';
     };
     const fromA = a.cache.getOrSet(key, loader, { ttlMs: 500 });
-    await until(() => redis.command('EXISTS', `pharmacare:cache-lock:${key}`), (exists) => exists === '1', 5_000, 5);
+    await until(
+      () => redis.command('EXISTS', `pharmacare:cache-lock:${key}`),
+      (exists) => exists === '1',
+      5_000,
+      5,
+    );
     expect(await b.cache.getOrSet(key, loader, { ttlMs: 500 })).toEqual({ value: 'brief', source: 'redis' });
     await fromA;
     // The memory tier's own limit (CACHE_MEMORY_TTL_SECONDS, 300 s) would keep it for minutes.
-    await until(() => b.cache.get(key), (hit) => hit === undefined, 5_000, 50);
+    await until(
+      () => b.cache.get(key),
+      (hit) => hit === undefined,
+      5_000,
+      50,
+    );
   });
 });
 
@@ -212,7 +229,12 @@ describe('CacheService.getOrSet across instances, when the computing one stores 
     const options = { ttlMs: 60_000, shouldCache: (view: { status: string }) => view.status === 'completed' };
     const fromA = a.cache.getOrSet(key, loader, options);
     // b starts once a holds the lock.
-    await until(() => redis.command('EXISTS', `pharmacare:cache-lock:${key}`), (exists) => exists === '1', 5_000, 5);
+    await until(
+      () => redis.command('EXISTS', `pharmacare:cache-lock:${key}`),
+      (exists) => exists === '1',
+      5_000,
+      5,
+    );
     const started = Date.now();
     const polls = await commandsDuring(async () => expect(await b.cache.getOrSet(key, loader, options)).toEqual({ value: { status: 'queued' }, source: 'loader' }));
     await fromA;
@@ -235,7 +257,12 @@ describe('tag invalidation', () => {
 
     await a.cache.invalidateTags(['tenant:t1:inventory']);
     expect(await a.cache.get(inventory)).toBeUndefined();
-    await until(() => b.cache.get(inventory), (hit) => hit === undefined, 5_000, 20);
+    await until(
+      () => b.cache.get(inventory),
+      (hit) => hit === undefined,
+      5_000,
+      20,
+    );
     expect((await b.cache.get(other))?.value).toBe(3.5);
   });
 
@@ -257,7 +284,12 @@ describe('fail-open', () => {
     await cache.set(warm, 'still here', { ttlMs: 60_000 });
     await redis.kill();
     const connections = app.get(RedisConnections);
-    await until(async () => connections.status('command').state, (state) => state !== 'ready', 5_000, 20);
+    await until(
+      async () => connections.status('command').state,
+      (state) => state !== 'ready',
+      5_000,
+      20,
+    );
 
     expect(await cache.get(warm)).toEqual({ value: 'still here', source: 'memory' });
     expect(await cache.getOrSet(tenantKey('t1', 'cold'), async () => 'from loader', { ttlMs: 60_000 })).toEqual({ value: 'from loader', source: 'loader' });
@@ -465,7 +497,12 @@ describe('CacheService.setOrThrow', () => {
 
     await redis.kill();
     const connections = app.get(RedisConnections);
-    await until(async () => connections.status('command').state, (state) => state !== 'ready', 5_000, 20);
+    await until(
+      async () => connections.status('command').state,
+      (state) => state !== 'ready',
+      5_000,
+      20,
+    );
     await expect(cache.setOrThrow(key, { total: 1 }, { ttlMs: 60_000 })).rejects.toThrow('Redis is unreachable');
     expect(await cache.get(key)).toBeUndefined();
   });

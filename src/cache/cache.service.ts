@@ -148,7 +148,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     checkTtl(options.ttlMs);
     const stored = await this.tiers.serializeForRedis(value, options.ttlMs);
     const size = Buffer.byteLength(stored);
-    if (size > MAX_RESULT_BYTES) throw new CacheWriteError(`not storing ${key}: ${Math.round(size / 1024)} KiB is over the ${MAX_RESULT_BYTES / 1024 / 1024} MiB cache result limit`);
+    if (size > MAX_RESULT_BYTES)
+      throw new CacheWriteError(`not storing ${key}: ${Math.round(size / 1024)} KiB is over the ${MAX_RESULT_BYTES / 1024 / 1024} MiB cache result limit`);
     if (!this.redisUsable()) {
       this.markUnusable('Redis is unreachable');
       throw new CacheWriteError(`not storing ${key}: Redis is unreachable`);
@@ -318,7 +319,10 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
 
   /** A Redis hit too large for the memory tier (a job result stored with setOrThrow): each read of it costs a GET. */
   private warnNotKeptInMemory(key: string): void {
-    this.warnOnce(key, `not keeping ${key} in this instance's memory tier: it is over CACHE_MAX_VALUE_KB (${this.config.cache.maxValueBytes / 1024}); every read of it goes to Redis`);
+    this.warnOnce(
+      key,
+      `not keeping ${key} in this instance's memory tier: it is over CACHE_MAX_VALUE_KB (${this.config.cache.maxValueBytes / 1024}); every read of it goes to Redis`,
+    );
   }
 
   private warnOnce(key: string, message: string): void {

@@ -18,8 +18,7 @@ const CACHED_RESPONSE = Symbol('CachedResponse');
  * Put it after the auth guard: the tenant comes from the verified token, so one pharmacy's cached response
  * can never reach another. Without a principal the route is cached as public, under keys no tenant can spell.
  */
-export const CachedResponse = (options: CachedResponseOptions) =>
-  applyDecorators(SetMetadata(CACHED_RESPONSE, options), UseInterceptors(HttpCacheInterceptor));
+export const CachedResponse = (options: CachedResponseOptions) => applyDecorators(SetMetadata(CACHED_RESPONSE, options), UseInterceptors(HttpCacheInterceptor));
 
 @Injectable()
 export class HttpCacheInterceptor implements NestInterceptor {

@@ -117,7 +117,12 @@ describe('RedisKeyvStore used directly', () => {
     const pttl = await admin.pttl('pharmacare:cache:short');
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(SHORT_TTL_MS);
-    await until(() => store.get('short'), (value) => value === undefined, 2_000, 25);
+    await until(
+      () => store.get('short'),
+      (value) => value === undefined,
+      2_000,
+      25,
+    );
     expect(await admin.exists('pharmacare:cache:short')).toBe(0);
   });
 
@@ -187,7 +192,11 @@ describe('RedisKeyvStore used directly', () => {
   });
 
   it('clear without a namespace removes the whole cache of this prefix and nothing else', async () => {
-    await store.setMany([{ key: 'a:1', value: 'v' }, { key: 'b:1', value: 'v' }, { key: 'plain', value: 'v' }]);
+    await store.setMany([
+      { key: 'a:1', value: 'v' },
+      { key: 'b:1', value: 'v' },
+      { key: 'plain', value: 'v' },
+    ]);
     await admin.mset('other:cache:x', 'v', 'pharmacare:jobs:x', 'v', 'pharmacare:cached:x', 'v', 'pharmacare:staging:cache:x', 'v');
     const { commands } = await observe(() => store.clear());
     expect(commands.keys).toBeUndefined();
@@ -197,7 +206,12 @@ describe('RedisKeyvStore used directly', () => {
   });
 
   it('clear with a namespace removes only that namespace', async () => {
-    await store.setMany([{ key: 'mine:1', value: 'v' }, { key: 'mine:2', value: 'v' }, { key: 'theirs:1', value: 'v' }, { key: 'mine2:1', value: 'v' }]);
+    await store.setMany([
+      { key: 'mine:1', value: 'v' },
+      { key: 'mine:2', value: 'v' },
+      { key: 'theirs:1', value: 'v' },
+      { key: 'mine2:1', value: 'v' },
+    ]);
     store.namespace = 'mine';
     await store.clear();
     expect(await serverKeys()).toEqual(['pharmacare:cache:mine2:1', 'pharmacare:cache:theirs:1']);
@@ -260,7 +274,12 @@ describe('RedisKeyvStore used directly', () => {
     await admin.config('SET', 'maxmemory', '1');
     try {
       await expect(store.set('k', 'v')).rejects.toThrow(/OOM/);
-      await expect(store.setMany([{ key: 'a', value: 'v' }, { key: 'b', value: 'v', ttl: 1_000 }])).rejects.toThrow(/OOM/);
+      await expect(
+        store.setMany([
+          { key: 'a', value: 'v' },
+          { key: 'b', value: 'v', ttl: 1_000 },
+        ]),
+      ).rejects.toThrow(/OOM/);
     } finally {
       await admin.config('SET', 'maxmemory', '0');
       store.off('error', onError);
@@ -301,7 +320,12 @@ describe('RedisKeyvStore behind Keyv', () => {
     const pttl = await admin.pttl('pharmacare:cache:test:short');
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(SHORT_TTL_MS);
-    await until(() => admin.exists('pharmacare:cache:test:short'), (exists) => exists === 0, 2_000, 25);
+    await until(
+      () => admin.exists('pharmacare:cache:test:short'),
+      (exists) => exists === 0,
+      2_000,
+      25,
+    );
     expect(await keyv.get('short')).toBeUndefined();
   });
 
@@ -353,7 +377,11 @@ describe('RedisKeyvStore behind Keyv', () => {
 
   it('deleteMany', async () => {
     const keyv = keyvFor('test');
-    await keyv.setMany([{ key: 'a', value: 1 }, { key: 'b', value: 2 }, { key: 'c', value: 3 }]);
+    await keyv.setMany([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2 },
+      { key: 'c', value: 3 },
+    ]);
     expect(await keyv.deleteMany(['a', 'b'])).toBe(true);
     expect(await keyv.deleteMany(['a', 'b'])).toBe(false);
     expect(await serverKeys()).toEqual(['pharmacare:cache:test:c']);
@@ -362,7 +390,10 @@ describe('RedisKeyvStore behind Keyv', () => {
   it('clear removes its own namespace only, not another namespace, prefix or app data', async () => {
     const keyv = keyvFor('test');
     const other = keyvFor('other');
-    await keyv.setMany([{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
+    await keyv.setMany([
+      { key: 'a', value: 1 },
+      { key: 'b', value: 2 },
+    ]);
     await other.set('a', 1);
     await admin.mset('other:cache:x', 'v', 'pharmacare:jobs:x', 'v');
     await keyv.clear();

@@ -72,7 +72,9 @@ function toHttpException(error: BodyParserError, limit: number): HttpException {
       return new UnsupportedMediaTypeException(`Request body must be JSON in UTF-8 (${error.message ?? error.type})`);
     case 400:
       // With the parser's error as cause, MalformedJsonFilter answers it in the shape of every other bad body.
-      return error.type === 'entity.parse.failed' ? new BadRequestException('Request body is not valid JSON', { cause: error }) : new BadRequestException(`Bad request body (${error.type})`);
+      return error.type === 'entity.parse.failed'
+        ? new BadRequestException('Request body is not valid JSON', { cause: error })
+        : new BadRequestException(`Bad request body (${error.type})`);
     default:
       return new HttpException(error.message ?? 'Bad request body', error.status ?? 400);
   }

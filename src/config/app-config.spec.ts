@@ -313,7 +313,9 @@ describe('loadConfig queue settings', () => {
   });
 
   it('rejects a worker grace period as long as the shutdown deadline', () => {
-    expect(() => loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10' })).toThrow(/WORKER_SHUTDOWN_GRACE_SECONDS \(10\) must be shorter than SHUTDOWN_TIMEOUT_SECONDS \(10\)/);
+    expect(() => loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '10', SHUTDOWN_TIMEOUT_SECONDS: '10' })).toThrow(
+      /WORKER_SHUTDOWN_GRACE_SECONDS \(10\) must be shorter than SHUTDOWN_TIMEOUT_SECONDS \(10\)/,
+    );
   });
 });
 
@@ -349,7 +351,9 @@ describe('loadConfig metrics settings', () => {
   });
 
   it('rejects a negative METRICS_QUEUE_DEPTH_INTERVAL_SECONDS', () => {
-    expect(onlyProblem(configError({ METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: '-5' }), 'METRICS_QUEUE_DEPTH_INTERVAL_SECONDS')).toMatch(/METRICS_QUEUE_DEPTH_INTERVAL_SECONDS must be a whole number/);
+    expect(onlyProblem(configError({ METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: '-5' }), 'METRICS_QUEUE_DEPTH_INTERVAL_SECONDS')).toMatch(
+      /METRICS_QUEUE_DEPTH_INTERVAL_SECONDS must be a whole number/,
+    );
   });
 });
 

@@ -112,7 +112,12 @@ const wholeNumber = (min: number, max: number) =>
     .trim()
     .regex(/^\d+$/, { error: `must be a whole number from ${min} to ${max}` })
     .transform(Number)
-    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    );
 
 const integer = (min: number, max: number, fallback: number) => wholeNumber(min, max).default(fallback);
 
@@ -315,7 +320,10 @@ function readCorsOrigins(raw: string | undefined, required: boolean, problems: s
   }
   if (value === '*') return '*';
   const origins: string[] = [];
-  for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const entry of value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     let origin: string | undefined;
     try {
       const url = new URL(entry);
@@ -325,7 +333,9 @@ function readCorsOrigins(raw: string | undefined, required: boolean, problems: s
       // reported below
     }
     if (origin === undefined) {
-      problems.push(`CORS_ORIGINS has ${JSON.stringify(entry)}, which is not an origin: write scheme://host[:port] without a path (for example https://app.pharmacare.example), comma-separated, or * for any origin.`);
+      problems.push(
+        `CORS_ORIGINS has ${JSON.stringify(entry)}, which is not an origin: write scheme://host[:port] without a path (for example https://app.pharmacare.example), comma-separated, or * for any origin.`,
+      );
     } else {
       origins.push(origin);
     }

@@ -114,9 +114,7 @@ function checkConfiguration(env: Env): { results: CheckResult[]; redis?: RedisCo
   }
   const where = `${endpoint.redacted} (provider ${endpoint.provider}, ${endpoint.tls ? 'TLS' : 'no TLS'})`;
   results.push(
-    endpoint.tlsUpgraded
-      ? warn('url', `${where}: redis:// upgraded to TLS, since ${endpoint.provider} only accepts TLS`, 'write rediss:// in REDIS_URL')
-      : ok('url', where),
+    endpoint.tlsUpgraded ? warn('url', `${where}: redis:// upgraded to TLS, since ${endpoint.provider} only accepts TLS`, 'write rediss:// in REDIS_URL') : ok('url', where),
   );
   return { results, redis };
 }
@@ -140,15 +138,33 @@ async function connectionFailure(diagnosis: RedisErrorDiagnosis, endpoint: Redis
       diagnosis.kind === 'tls' && redis.tlsCaFile && presented
         ? `REDIS_TLS_CA_FILE (${redis.tlsCaFile}) holds another CA than the one that signed the server's certificate: get the CA certificate of the issuer named above from your provider`
         : diagnosis.fix;
-    return [reached, fail('tls', `${diagnosis.reason}${presented ? `; ${presented}` : ''}`, fix), skip('auth', 'no TLS session'), skip('database', 'no connection'), ...later('no TLS session')];
+    return [
+      reached,
+      fail('tls', `${diagnosis.reason}${presented ? `; ${presented}` : ''}`, fix),
+      skip('auth', 'no TLS session'),
+      skip('database', 'no connection'),
+      ...later('no TLS session'),
+    ];
   }
   if (diagnosis.kind === 'maxclients') {
-    return [fail('connection', diagnosis.reason, diagnosis.fix), skip('tls', 'no connection'), skip('auth', 'no connection'), skip('database', 'no connection'), ...later('no connection')];
+    return [
+      fail('connection', diagnosis.reason, diagnosis.fix),
+      skip('tls', 'no connection'),
+      skip('auth', 'no connection'),
+      skip('database', 'no connection'),
+      ...later('no connection'),
+    ];
   }
   if (diagnosis.kind === 'auth') {
     return [reached, tlsSkippedOrOk(endpoint, redis), fail('auth', diagnosis.reason, diagnosis.fix), skip('database', 'not authenticated'), ...later('not authenticated')];
   }
-  return [fail('connection', diagnosis.reason, diagnosis.fix), skip('tls', 'no connection'), skip('auth', 'no connection'), skip('database', 'no connection'), ...later('no connection')];
+  return [
+    fail('connection', diagnosis.reason, diagnosis.fix),
+    skip('tls', 'no connection'),
+    skip('auth', 'no connection'),
+    skip('database', 'no connection'),
+    ...later('no connection'),
+  ];
 }
 
 function tlsSkippedOrOk(endpoint: RedisEndpoint, redis: RedisConfig): CheckResult {
@@ -215,7 +231,7 @@ function presentedCertificate(endpoint: RedisEndpoint, redis: RedisConfig, ms: n
     const timer = setTimeout(() => finish(undefined), ms);
     socket.once('secureConnect', () => {
       const certificate = socket.getPeerCertificate();
-      const signer = redis.tlsCaFile ? `the CA in REDIS_TLS_CA_FILE (${redis.tlsCaFile})` : "any CA Node trusts";
+      const signer = redis.tlsCaFile ? `the CA in REDIS_TLS_CA_FILE (${redis.tlsCaFile})` : 'any CA Node trusts';
       finish(certificate?.subject ? `the server presented a ${describeCertificate(certificate)}, which ${signer} did not sign` : undefined);
     });
     socket.once('error', () => finish(undefined));
@@ -245,7 +261,11 @@ async function latency(client: Redis, command: Command): Promise<CheckResult> {
       times.push(performance.now() - sent);
     }
   } catch (error) {
-    return fail('latency', `PING ${times.length + 1} of ${PINGS} failed: ${(error as Error).message}`, 'the server is overloaded or the network drops packets; try again, then check the provider status page');
+    return fail(
+      'latency',
+      `PING ${times.length + 1} of ${PINGS} failed: ${(error as Error).message}`,
+      'the server is overloaded or the network drops packets; try again, then check the provider status page',
+    );
   }
   times.sort((a, b) => a - b);
   const p50 = times[Math.floor(times.length / 2)];

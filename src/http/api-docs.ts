@@ -46,7 +46,8 @@ export function withValidationProblems(document: OpenAPIObject): OpenAPIObject {
   for (const path of Object.values(document.paths)) {
     for (const operation of [path.get, path.put, path.post, path.delete, path.patch]) {
       if (!operation) continue;
-      const takesInput = operation.requestBody !== undefined || (operation.parameters ?? []).some((parameter) => 'in' in parameter && (parameter.in === 'path' || parameter.in === 'query'));
+      const takesInput =
+        operation.requestBody !== undefined || (operation.parameters ?? []).some((parameter) => 'in' in parameter && (parameter.in === 'path' || parameter.in === 'query'));
       if (!takesInput || operation.responses['400']) continue;
       operation.responses['400'] = {
         description: 'The input does not match its schema. `message` lists every problem, each naming where it is.',

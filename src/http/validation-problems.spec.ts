@@ -16,7 +16,14 @@ const badLines = (count: number) => ({ sales: Array.from({ length: count }, () =
 
 describe('describeIssues', () => {
   it('starts each problem with its path, indexes in brackets', () => {
-    expect(problemsOf(bodySchema, { sales: [{ sku: 'A', quantity: 1 }, { sku: 'B', quantity: 1.5 }] })).toEqual(['sales[1].quantity must be a positive integer']);
+    expect(
+      problemsOf(bodySchema, {
+        sales: [
+          { sku: 'A', quantity: 1 },
+          { sku: 'B', quantity: 1.5 },
+        ],
+      }),
+    ).toEqual(['sales[1].quantity must be a positive integer']);
   });
 
   it('names the subject for a problem of the value itself, and before a leading index', () => {

@@ -48,7 +48,10 @@ describe('JobResults', () => {
 
   it('treats a job whose state read finds it gone (unknown) as completed meanwhile, not as queued', async () => {
     const entries = new Map<string, unknown>();
-    const results = resultsWith({ getJob: async () => job('unknown', { getState: async () => (entries.set(slot.cacheKey, { id: ID, status: 'completed', result: RESULT }), 'unknown') }) }, fakeCache(entries));
+    const results = resultsWith(
+      { getJob: async () => job('unknown', { getState: async () => (entries.set(slot.cacheKey, { id: ID, status: 'completed', result: RESULT }), 'unknown') }) },
+      fakeCache(entries),
+    );
     expect((await results.read(slot)).view).toEqual({ id: ID, status: 'completed', result: RESULT });
   });
 
@@ -79,7 +82,11 @@ describe('JobResults', () => {
 
   it('retries a failed job when the same data is submitted again, with that data (its own input was dropped)', async () => {
     const retried: unknown[] = [];
-    const results = resultsWith({ add: async () => job('failed'), getJob: async () => job('failed', { failedReason: 'boom' }), retry: async (_job: Job, data?: object) => void retried.push(data) });
+    const results = resultsWith({
+      add: async () => job('failed'),
+      getJob: async () => job('failed', { failedReason: 'boom' }),
+      retry: async (_job: Job, data?: object) => void retried.push(data),
+    });
     expect((await results.submit(slot, { tenantId: 't1', request: 'the input' } as { tenantId: string })).view).toEqual({ id: ID, status: 'queued' });
     expect(retried).toEqual([{ tenantId: 't1', request: 'the input' }]);
   });

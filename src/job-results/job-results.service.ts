@@ -5,10 +5,7 @@ import { withDeadline } from '../common/with-deadline';
 import { JobProducer, QueueUnavailableError } from '../queue';
 
 /** What a client sees of a job whose result it reads later. */
-export type JobView<R> =
-  | { id: string; status: 'queued' | 'active' }
-  | { id: string; status: 'completed'; result: R }
-  | { id: string; status: 'failed'; error: string };
+export type JobView<R> = { id: string; status: 'queued' | 'active' } | { id: string; status: 'completed'; result: R } | { id: string; status: 'failed'; error: string };
 
 export type CompletedView<R> = Extract<JobView<R>, { status: 'completed' }>;
 

@@ -7,7 +7,9 @@ import { z } from 'zod';
 export function jobViewSchemas<Result extends z.ZodType>(name: string, id: z.ZodType<string>, result: Result) {
   const pending = z.object({ id, status: z.enum(['queued', 'active']) }).meta({ id: `Pending${name}`, description: 'Being computed: ask again.' });
   const completed = z.object({ id, status: z.literal('completed'), result }).meta({ id: `Completed${name}` });
-  const failed = z.object({ id, status: z.literal('failed'), error: z.string() }).meta({ id: `Failed${name}`, description: 'Failed for good; posting the same data again retries.' });
+  const failed = z
+    .object({ id, status: z.literal('failed'), error: z.string() })
+    .meta({ id: `Failed${name}`, description: 'Failed for good; posting the same data again retries.' });
   return { pending, completed, finished: z.discriminatedUnion('status', [completed, failed]).meta({ id: `Finished${name}` }) };
 }
 

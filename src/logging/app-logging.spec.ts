@@ -10,7 +10,15 @@ const HEALTH_TOKEN = 'unit-health-token-0123456789';
 
 // nestjs-pino keeps its first logger for the process, so this file builds exactly one.
 const lines: string[] = [];
-const config = loadConfig({ NODE_ENV: 'production', CORS_ORIGINS: '*', LOG_LEVEL: 'debug', JWT_SECRET, METRICS_TOKEN, HEALTH_TOKEN, REDIS_URL: `redis://default:${REDIS_PASSWORD}@127.0.0.1:6390` });
+const config = loadConfig({
+  NODE_ENV: 'production',
+  CORS_ORIGINS: '*',
+  LOG_LEVEL: 'debug',
+  JWT_SECRET,
+  METRICS_TOKEN,
+  HEALTH_TOKEN,
+  REDIS_URL: `redis://default:${REDIS_PASSWORD}@127.0.0.1:6390`,
+});
 beforeAll(async () => {
   Logger.overrideLogger((await createLogging(config, { write: (line: string) => lines.push(line) })).logger);
 });
@@ -41,13 +49,20 @@ describe('createLogging in production', () => {
   });
 
   it('scrubs the REDIS_URL password, JWT_SECRET, METRICS_TOKEN and HEALTH_TOKEN from any line, for instance inside an error message', () => {
-    new Logger('Redis').error(`connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6390 failed`, new Error(`secrets were ${JWT_SECRET}, ${METRICS_TOKEN} and ${HEALTH_TOKEN}`).stack);
+    new Logger('Redis').error(
+      `connect to redis://default:${REDIS_PASSWORD}@127.0.0.1:6390 failed`,
+      new Error(`secrets were ${JWT_SECRET}, ${METRICS_TOKEN} and ${HEALTH_TOKEN}`).stack,
+    );
     const last = lines.at(-1)!;
     expect(last).not.toContain(REDIS_PASSWORD);
     expect(last).not.toContain(JWT_SECRET);
     expect(last).not.toContain(METRICS_TOKEN);
     expect(last).not.toContain(HEALTH_TOKEN);
-    expect(JSON.parse(last)).toMatchObject({ level: 'error', msg: 'connect to redis://default:[Redacted]@127.0.0.1:6390 failed', stack: expect.stringContaining('secrets were [Redacted], [Redacted] and [Redacted]') });
+    expect(JSON.parse(last)).toMatchObject({
+      level: 'error',
+      msg: 'connect to redis://default:[Redacted]@127.0.0.1:6390 failed',
+      stack: expect.stringContaining('secrets were [Redacted], [Redacted] and [Redacted]'),
+    });
   });
 });
 

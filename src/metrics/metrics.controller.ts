@@ -19,7 +19,9 @@ export class MetricsController implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     if (this.config.metrics.token === undefined && this.config.nodeEnv === 'production') {
-      this.logger.warn('METRICS_TOKEN is unset: GET /metrics is open to anyone who can reach this service. Set METRICS_TOKEN (openssl rand -hex 32) and give it to your Prometheus as a bearer token.');
+      this.logger.warn(
+        'METRICS_TOKEN is unset: GET /metrics is open to anyone who can reach this service. Set METRICS_TOKEN (openssl rand -hex 32) and give it to your Prometheus as a bearer token.',
+      );
     }
   }
 

@@ -225,14 +225,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   private async runHeartbeat(): Promise<void> {
     let reply: unknown;
     try {
-      reply = await this.redis.presenceHeartbeat(
-        this.keys.instances,
-        this.keys.lease,
-        this.instanceId,
-        this.leaseMs,
-        String(Date.now()),
-        this.config.redis.keyPrefix,
-      );
+      reply = await this.redis.presenceHeartbeat(this.keys.instances, this.keys.lease, this.instanceId, this.leaseMs, String(Date.now()), this.config.redis.keyPrefix);
     } catch (error) {
       this.redisFailed(error);
       return;

@@ -1,13 +1,4 @@
-import {
-  applyDecorators,
-  ArgumentsHost,
-  Catch,
-  HttpException,
-  Logger,
-  StandardSchemaValidationPipe,
-  UseFilters,
-  UsePipes,
-} from '@nestjs/common';
+import { applyDecorators, ArgumentsHost, Catch, HttpException, Logger, StandardSchemaValidationPipe, UseFilters, UsePipes } from '@nestjs/common';
 import { BaseWsExceptionFilter, SubscribeMessage, WebSocketGateway, WsException } from '@nestjs/websockets';
 import type { ErrorAck } from './presence.constants';
 import { MAX_FRAME_BYTES, PRESENCE_NAMESPACE } from './presence.constants';

@@ -82,7 +82,9 @@ async function start(role: 'web' | 'worker', modules: Type[] = [StockModule], gl
   const web = role === 'web' ? [AuthModule, PresenceModule] : [];
   @Module({ imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, RealtimeModule, ...web, ...modules] })
   class RealtimeTestModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [RealtimeTestModule] }).setLogger(logger).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [RealtimeTestModule] })
+    .setLogger(logger)
+    .compile();
   const app = moduleRef.createNestApplication({ logger });
   app.useWebSocketAdapter(new RedisIoAdapter(app));
   if (globalSchemaPipe) app.useGlobalPipes(new SchemaValidationPipe());

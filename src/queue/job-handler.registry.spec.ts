@@ -80,7 +80,12 @@ describe('JobHandlerRegistry', () => {
     const recount = registry.get('inventory:recount');
     expect(recount?.owner).toBe('InventoryJobs.recount');
     // Declared fields win; the rest are the defaults (QUEUE_JOB_ATTEMPTS=4 here for billing).
-    expect(recount?.policy).toEqual({ attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { count: 1000, age: 86400 }, removeOnFail: { age: 3600 } });
+    expect(recount?.policy).toEqual({
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { count: 1000, age: 86400 },
+      removeOnFail: { age: 3600 },
+    });
     expect(registry.get('billing:invoice')?.policy.attempts).toBe(4);
     expect(await recount?.run({ id: '42' } as Job)).toBe('recounted 42');
     expect(registry.get('helper')).toBeUndefined();

@@ -87,7 +87,9 @@ export class JobHandlerRegistry implements OnModuleInit {
       const handler = handlers.get(name);
       if (!handler) {
         const decorator = event === 'completed' ? 'OnJobCompleted' : 'OnJobFailed';
-        throw new JobHandlerDeclarationError(`@${decorator}('${name}') on ${listener.owner}: no @JobHandler('${name}') is declared, so no such job ever ${event === 'completed' ? 'completes' : 'fails'}.`);
+        throw new JobHandlerDeclarationError(
+          `@${decorator}('${name}') on ${listener.owner}: no @JobHandler('${name}') is declared, so no such job ever ${event === 'completed' ? 'completes' : 'fails'}.`,
+        );
       }
       handler.listeners[event].push(listener);
     }

@@ -38,7 +38,7 @@ describe('JobProducer', () => {
     await expect(producer.getState(job)).rejects.toBeInstanceOf(QueueUnavailableError);
   });
 
-  it('answers OOM with a message users understand and a longer Retry-After, never with Redis\'s own text', async () => {
+  it("answers OOM with a message users understand and a longer Retry-After, never with Redis's own text", async () => {
     const producer = new JobProducer(recordingQueue().queue, ready, registryOf(), quota);
     const job = { retry: () => Promise.reject(new Error("OOM command not allowed when used memory > 'maxmemory'. script: 1e9b, on @user_script:119.")) } as unknown as Job;
     const refused = await producer.retry(job).catch((error: unknown) => error);

@@ -52,9 +52,7 @@ export class JobProducer {
     const handler = this.handlers.get(name);
     if (!handler) {
       const known = this.handlers.names();
-      throw new UnknownJobError(
-        `No @JobHandler('${name}') is declared in this application (known: ${known.length > 0 ? known.join(', ') : 'none'}); nothing was enqueued.`,
-      );
+      throw new UnknownJobError(`No @JobHandler('${name}') is declared in this application (known: ${known.length > 0 ? known.join(', ') : 'none'}); nothing was enqueued.`);
     }
     // The tenant bound needs the id before the add; callers give deterministic ids, others get a random one.
     const jobId = options.jobId ?? randomUUID();

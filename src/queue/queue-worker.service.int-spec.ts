@@ -89,7 +89,12 @@ class OneAttemptJobs {
     if (OneAttemptJobs.runs > 1) return 'stored';
     await OneAttemptJobs.added;
     this.connections.client('command').stream.destroy();
-    await until(async () => this.connections.status('command').state, (state) => state !== 'ready', 5_000, 10);
+    await until(
+      async () => this.connections.status('command').state,
+      (state) => state !== 'ready',
+      5_000,
+      10,
+    );
     throw new Error('not storing the result: Redis is unreachable');
   }
 }
@@ -210,7 +215,9 @@ describe('QueueWorker failures', () => {
     const job = await nest.get(JobProducer, { strict: false }).add(name, {}, { jobId: `failing-${++jobCounter}` });
     await waitFor(() => (calls >= 2 && logger.text.includes('failed for good') ? true : undefined), 'the final failure');
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) attempt 1/2 failed, will retry: pharmacy ledger unavailable #1`))).toHaveLength(1);
-    expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) failed for good after 2 attempt(s): pharmacy ledger unavailable #2`))).toHaveLength(1);
+    expect(
+      logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) failed for good after 2 attempt(s): pharmacy ledger unavailable #2`)),
+    ).toHaveLength(1);
     expect(await job.getState()).toBe('failed');
   });
 });
@@ -220,10 +227,17 @@ describe('Job kinds declared by features', () => {
     const nest = await startApp({}, [TestJobsModule, PolicyJobsModule]);
     const producer = nest.get(JobProducer, { strict: false });
     const jobs = await Promise.all([producer.add('test:two-attempts', {}), producer.add('test:four-attempts', {})]);
-    for (const job of jobs) await until(() => job.getState(), (state) => state === 'failed');
+    for (const job of jobs)
+      await until(
+        () => job.getState(),
+        (state) => state === 'failed',
+      );
     expect(Object.fromEntries(PolicyJobs.calls)).toEqual({ 'test:two-attempts': 2, 'test:four-attempts': 4 });
     // Told once, after the last attempt, not after the first.
-    await until(async () => PolicyJobs.failedForGood.length, (told) => told > 0);
+    await until(
+      async () => PolicyJobs.failedForGood.length,
+      (told) => told > 0,
+    );
     expect(PolicyJobs.failedForGood).toEqual(['test:two-attempts after 2: always fails']);
   });
 
@@ -231,7 +245,10 @@ describe('Job kinds declared by features', () => {
     const nest = await startApp();
     behaviour.run = async () => 'counted 12 boxes';
     const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `heard-${++jobCounter}` });
-    await until(async () => completions.get(String(job.id)), (heard) => heard !== undefined);
+    await until(
+      async () => completions.get(String(job.id)),
+      (heard) => heard !== undefined,
+    );
     const stateWhenHeard = await job.getState();
     expect(completions.get(String(job.id))).toEqual(['counted 12 boxes']);
     expect(stateWhenHeard).toBe('completed');
@@ -247,14 +264,18 @@ describe('Job kinds declared by features', () => {
     const settled = () => job.getState().catch(() => 'reconnecting');
     expect(await until(settled, (state) => state === 'completed' || state === 'failed', 20_000, 100)).toBe('completed');
     expect(OneAttemptJobs.runs).toBe(2);
-    expect(logger.text).toMatch(new RegExp(`job ${job.id} \\(test:one-attempt\\) put back for 5 s without using an attempt: (Redis connection command is down|a Redis connection was lost during it)`));
+    expect(logger.text).toMatch(
+      new RegExp(`job ${job.id} \\(test:one-attempt\\) put back for 5 s without using an attempt: (Redis connection command is down|a Redis connection was lost during it)`),
+    );
   });
 
   it('does not boot with two handlers for one job name, and says which two', async () => {
     const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all' });
     const clashing = await createApp(config, { logger }, [TestJobsModule, ClashingJobsModule]);
     try {
-      await expect(clashing.init()).rejects.toThrow('Job "test:job" has two handlers, TestJobs.run and ClashingJobs.run: one process runs one handler per job name. Rename one of them.');
+      await expect(clashing.init()).rejects.toThrow(
+        'Job "test:job" has two handlers, TestJobs.run and ClashingJobs.run: one process runs one handler per job name. Rename one of them.',
+      );
     } finally {
       await clashing.close();
     }
@@ -277,7 +298,12 @@ describe('QueueWorker watchdog', () => {
 
     behaviour.run = async () => 'consumed';
     const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `after-${++jobCounter}` });
-    expect(await until(() => job.getState(), (state) => state === 'completed')).toBe('completed');
+    expect(
+      await until(
+        () => job.getState(),
+        (state) => state === 'completed',
+      ),
+    ).toBe('completed');
     expect(worker.health()).toMatchObject({ running: true, connected: true, wedged: false, recreated: 1 });
   });
 });

@@ -259,7 +259,11 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   /** worker.close() never returns while Redis is unreachable, so every close has its own deadline. */
   private async closeWithin(worker: Worker, force: boolean, timeoutMs: number): Promise<boolean> {
     try {
-      return await withDeadline(worker.close(force).then(() => true), timeoutMs, () => false);
+      return await withDeadline(
+        worker.close(force).then(() => true),
+        timeoutMs,
+        () => false,
+      );
     } catch (error) {
       this.logger.warn(`closing the worker failed: ${error instanceof Error ? error.message : String(error)}`);
       return false;

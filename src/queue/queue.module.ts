@@ -39,7 +39,16 @@ export class QueueModule {
         }),
         BullModule.registerQueue({ name: JOBS_QUEUE }),
       ],
-      providers: [JobHandlerRegistry, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }, TenantWorkQuota, { provide: APP_FILTER, useClass: TenantQuotaExceededFilter }],
+      providers: [
+        JobHandlerRegistry,
+        JobProducer,
+        QueueWorker,
+        QueueHealthIndicator,
+        QueueMetrics,
+        { provide: APP_FILTER, useClass: QueueUnavailableFilter },
+        TenantWorkQuota,
+        { provide: APP_FILTER, useClass: TenantQuotaExceededFilter },
+      ],
       exports: [JobProducer],
     };
   }

@@ -76,7 +76,9 @@ describe('TenantWorkQuota', () => {
     const payload = 'x'.repeat(400 * 1024);
     await enqueue(quota, queue, 'p1', { tenantId: 't', payload });
     await enqueue(quota, queue, 'p2', { tenantId: 't', payload });
-    expect(await refusal(quota.admit('p3', { tenantId: 't', payload }))).toMatch(/hold 0\.8 MB of data and this one adds 0\.4 MB, over the 1\.0 MB.*QUEUE_TENANT_MAX_PAYLOAD_MB/);
+    expect(await refusal(quota.admit('p3', { tenantId: 't', payload }))).toMatch(
+      /hold 0\.8 MB of data and this one adds 0\.4 MB, over the 1\.0 MB.*QUEUE_TENANT_MAX_PAYLOAD_MB/,
+    );
     await expect(quota.admit('small', { tenantId: 't', note: 'tiny' })).resolves.toBeUndefined();
   });
 

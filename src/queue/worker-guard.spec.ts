@@ -74,7 +74,11 @@ describe('WorkerGuard', () => {
   it('does not call a quiet worker recovered while Redis is known to refuse still: it pauses again', () => {
     const { logger, lines } = capturingLogger();
     let refused = true;
-    const guard = new WorkerGuard(logger, () => now, () => refused);
+    const guard = new WorkerGuard(
+      logger,
+      () => now,
+      () => refused,
+    );
     const worker = new FakeWorker();
     guard.onError(worker, 'OOM', 'Redis is out of memory');
     advance(1_000 + 2_000);

@@ -67,7 +67,9 @@ export class WorkerGuard {
     if (this.pausedSince === undefined) {
       this.pausedSince = this.now();
       this.reason = reason;
-      this.logger.warn(`worker paused: Redis refuses its commands: ${reason}. Trying again in ${this.backoffMs / 1000} s, then backing off up to ${MAX_BACKOFF_MS / 1000} s; jobs stay queued`);
+      this.logger.warn(
+        `worker paused: Redis refuses its commands: ${reason}. Trying again in ${this.backoffMs / 1000} s, then backing off up to ${MAX_BACKOFF_MS / 1000} s; jobs stay queued`,
+      );
     }
     void worker.pause(true).catch(() => undefined);
     this.resumeTimer = setTimeout(() => {

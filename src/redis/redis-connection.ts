@@ -128,7 +128,10 @@ export class RedisConnection {
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     if (this.client.status === 'ready') {
-      const quit = this.client.quit().then(() => true, () => false);
+      const quit = this.client.quit().then(
+        () => true,
+        () => false,
+      );
       if (await withDeadline(quit, CLOSE_TIMEOUT_MS, () => false)) return;
     }
     this.drop();

@@ -27,10 +27,7 @@ function expectNoSecret(diagnosis: RedisErrorDiagnosis): void {
 describe('diagnoseRedisError', () => {
   describe('authentication', () => {
     it('diagnoses WRONGPASS as auth, pointing at REDIS_URL', () => {
-      const diagnosis = diagnoseRedisError(
-        redisError('WRONGPASS invalid username-password pair or user is disabled.'),
-        withPassword,
-      );
+      const diagnosis = diagnoseRedisError(redisError('WRONGPASS invalid username-password pair or user is disabled.'), withPassword);
       expect(diagnosis.kind).toBe('auth');
       expect(diagnosis.reason).toContain('WRONGPASS');
       expect(diagnosis.fix).toContain('REDIS_URL');
@@ -69,23 +66,17 @@ describe('diagnoseRedisError', () => {
   });
 
   describe('TLS', () => {
-    it.each(['SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'])(
-      'diagnoses %s as tls, pointing at REDIS_TLS_CA_FILE',
-      (code) => {
-        const diagnosis = diagnoseRedisError(redisError(`certificate problem (${code})`, code), withPassword);
-        expect(diagnosis.kind).toBe('tls');
-        expect(diagnosis.reason).toContain(code);
-        expect(diagnosis.reason).toContain('eu1-fine-bird-12345.upstash.io');
-        expect(diagnosis.fix).toContain('REDIS_TLS_CA_FILE');
-        expectNoSecret(diagnosis);
-      },
-    );
+    it.each(['SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'])('diagnoses %s as tls, pointing at REDIS_TLS_CA_FILE', (code) => {
+      const diagnosis = diagnoseRedisError(redisError(`certificate problem (${code})`, code), withPassword);
+      expect(diagnosis.kind).toBe('tls');
+      expect(diagnosis.reason).toContain(code);
+      expect(diagnosis.reason).toContain('eu1-fine-bird-12345.upstash.io');
+      expect(diagnosis.fix).toContain('REDIS_TLS_CA_FILE');
+      expectNoSecret(diagnosis);
+    });
 
     it('diagnoses ERR_TLS_CERT_ALTNAME_INVALID as tls, about the host name', () => {
-      const diagnosis = diagnoseRedisError(
-        redisError("Hostname/IP does not match certificate's altnames", 'ERR_TLS_CERT_ALTNAME_INVALID'),
-        withPassword,
-      );
+      const diagnosis = diagnoseRedisError(redisError("Hostname/IP does not match certificate's altnames", 'ERR_TLS_CERT_ALTNAME_INVALID'), withPassword);
       expect(diagnosis.kind).toBe('tls');
       expect(diagnosis.fix).toContain('host name');
       expect(diagnosis.fix).toContain('eu1-fine-bird-12345.upstash.io');

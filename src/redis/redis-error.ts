@@ -2,19 +2,7 @@ import type { RedisEndpoint } from '../config';
 import type { ProbeFinding } from './redis-probe';
 import { classifyRedisRefusal } from './redis-refusal';
 
-export type RedisErrorKind =
-  | 'auth'
-  | 'tls'
-  | 'plaintext'
-  | 'database'
-  | 'dns'
-  | 'refused'
-  | 'maxclients'
-  | 'timeout'
-  | 'handshake'
-  | 'closed'
-  | 'cluster'
-  | 'other';
+export type RedisErrorKind = 'auth' | 'tls' | 'plaintext' | 'database' | 'dns' | 'refused' | 'maxclients' | 'timeout' | 'handshake' | 'closed' | 'cluster' | 'other';
 
 export interface RedisErrorDiagnosis {
   readonly kind: RedisErrorKind;

@@ -21,12 +21,7 @@ function roleOptions(role: RedisRole, config: RedisConfig): RedisOptions {
 }
 
 /** Everything ioredis needs for one role, derived from the validated config. No key prefix: see README "Key namespace". */
-export function buildRedisOptions(
-  role: RedisRole,
-  endpoint: RedisEndpoint,
-  config: RedisConfig,
-  retryStrategy: (attempt: number) => number,
-): RedisOptions {
+export function buildRedisOptions(role: RedisRole, endpoint: RedisEndpoint, config: RedisConfig, retryStrategy: (attempt: number) => number): RedisOptions {
   return {
     host: endpoint.host,
     port: endpoint.port,
@@ -65,8 +60,6 @@ export const RECONNECT_MAX_DELAY_MS = 30_000;
  * together do not reconnect in lockstep. Errors a retry cannot fix go straight to the 30 s pace.
  */
 export function reconnectDelay(attempt: number, retrySlowly: boolean, random: () => number = Math.random): number {
-  const ceiling = retrySlowly
-    ? RECONNECT_MAX_DELAY_MS
-    : Math.min(RECONNECT_FAST_MAX_DELAY_MS, RECONNECT_BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
+  const ceiling = retrySlowly ? RECONNECT_MAX_DELAY_MS : Math.min(RECONNECT_FAST_MAX_DELAY_MS, RECONNECT_BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

@@ -23,7 +23,7 @@ describe('classifyRedisRefusal', () => {
     expect(classifyRedisRefusal(new Error(message))?.kind).toBe(kind);
   });
 
-  it('never repeats Redis\'s raw text (script hashes, keys) to users', () => {
+  it("never repeats Redis's raw text (script hashes, keys) to users", () => {
     for (const [message] of REPLIES) {
       const refusal = classifyRedisRefusal(new Error(message));
       expect(refusal?.userMessage).not.toContain(message.split(' ').slice(1, 4).join(' '));
@@ -43,7 +43,7 @@ describe('classifyRedisRefusal', () => {
   });
 
   it('leaves other errors alone: a bug or a bad request is not a refusal', () => {
-    expect(classifyRedisRefusal(new Error('ERR wrong number of arguments for \'set\' command'))).toBeUndefined();
+    expect(classifyRedisRefusal(new Error("ERR wrong number of arguments for 'set' command"))).toBeUndefined();
     expect(classifyRedisRefusal(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBeUndefined();
     expect(classifyRedisRefusal(undefined)).toBeUndefined();
   });
@@ -51,13 +51,18 @@ describe('classifyRedisRefusal', () => {
 
 describe('redisUnavailability', () => {
   it('calls timeouts and closed connections "unreachable", with the usual message', () => {
-    for (const message of ['Command timed out', 'Connection is closed.', "Stream isn't writeable and enableOfflineQueue options is false", 'connect ECONNREFUSED 127.0.0.1:6379']) {
+    for (const message of [
+      'Command timed out',
+      'Connection is closed.',
+      "Stream isn't writeable and enableOfflineQueue options is false",
+      'connect ECONNREFUSED 127.0.0.1:6379',
+    ]) {
       expect(redisUnavailability(new Error(message))).toMatchObject({ kind: 'unreachable', userMessage: expect.stringMatching(/Redis is unreachable/) });
     }
   });
 
   it('returns the refusal for a state, and undefined for anything else', () => {
-    expect(redisUnavailability(new Error('READONLY You can\'t write against a read only replica.'))?.kind).toBe('readonly');
+    expect(redisUnavailability(new Error("READONLY You can't write against a read only replica."))?.kind).toBe('readonly');
     expect(redisUnavailability(new Error('report 1 is completed but has no result'))).toBeUndefined();
   });
 });

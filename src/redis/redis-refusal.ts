@@ -5,19 +5,7 @@
  */
 
 export type RedisRefusalKind =
-  | 'oom'
-  | 'maxclients'
-  | 'readonly'
-  | 'loading'
-  | 'clusterdown'
-  | 'crossslot'
-  | 'moved'
-  | 'noscript'
-  | 'busy'
-  | 'misconf'
-  | 'masterdown'
-  | 'noperm'
-  | 'unknown-command';
+  'oom' | 'maxclients' | 'readonly' | 'loading' | 'clusterdown' | 'crossslot' | 'moved' | 'noscript' | 'busy' | 'misconf' | 'masterdown' | 'noperm' | 'unknown-command';
 
 export interface RedisRefusal {
   readonly kind: RedisRefusalKind;
@@ -139,7 +127,7 @@ const RULES: readonly RefusalRule[] = [
   {
     kind: 'noperm',
     pattern: /^NOPERM\b/,
-    reason: "the Redis user in REDIS_URL lacks a permission (NOPERM: the ACL refuses a command or key)",
+    reason: 'the Redis user in REDIS_URL lacks a permission (NOPERM: the ACL refuses a command or key)',
     fix: 'give the user full access to the REDIS_KEY_PREFIX keys and the commands BullMQ needs (+@all ~<prefix>:* &<prefix>:*), or use the "default" user',
     userMessage: `The service's database refused a request. ${TRY_AGAIN}`,
     retryAfterSeconds: 30,

@@ -21,7 +21,10 @@ export class RedisMetrics {
         this.reset();
         for (const role of REDIS_ROLES) {
           const counter = connections.commands(role);
-          for (const [client, counts] of [[role, counter.counts()], [`${role}-duplicate`, counter.duplicateCounts()]] as const) {
+          for (const [client, counts] of [
+            [role, counter.counts()],
+            [`${role}-duplicate`, counter.duplicateCounts()],
+          ] as const) {
             for (const [command, count] of counts) this.inc({ role: client, command, billable: String(isBilledCommand(command)) }, count);
           }
         }

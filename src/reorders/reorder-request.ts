@@ -25,7 +25,11 @@ const days = (min: number) =>
     .max(MAX_DAYS, { error: `must be at most ${MAX_DAYS}` });
 
 export const reorderItemSchema = z.strictObject({
-  sku: z.string().trim().min(1, { error: 'must not be empty' }).max(MAX_SKU_LENGTH, { error: `must be at most ${MAX_SKU_LENGTH} characters` }),
+  sku: z
+    .string()
+    .trim()
+    .min(1, { error: 'must not be empty' })
+    .max(MAX_SKU_LENGTH, { error: `must be at most ${MAX_SKU_LENGTH} characters` }),
   onHand: units().describe('Units on the shelf now.'),
   onOrder: units().default(0).describe('Units ordered and not yet delivered.'),
   leadTimeDays: days(0).describe('Days from placing an order to having it on the shelf.'),
@@ -35,13 +39,13 @@ export const reorderItemSchema = z.strictObject({
 /** POST /reorders: current stock and the units sold per SKU over the last `salesWindowDays`. */
 export const reorderRequestSchema = z
   .strictObject({
-  salesWindowDays: days(1).describe('How many days the unitsSold figures cover.'),
-  coverDays: days(1).default(DEFAULT_COVER_DAYS).describe('How many days an order should last once it arrives.'),
-  items: z
-    .array(reorderItemSchema)
-    .min(1, { error: 'must have at least 1 item' })
-    .max(MAX_REORDER_ITEMS, { error: `must have at most ${MAX_REORDER_ITEMS} items` })
-    .refine((items) => new Set(items.map((item) => item.sku)).size === items.length, { error: 'must not list a sku twice' }),
+    salesWindowDays: days(1).describe('How many days the unitsSold figures cover.'),
+    coverDays: days(1).default(DEFAULT_COVER_DAYS).describe('How many days an order should last once it arrives.'),
+    items: z
+      .array(reorderItemSchema)
+      .min(1, { error: 'must have at least 1 item' })
+      .max(MAX_REORDER_ITEMS, { error: `must have at most ${MAX_REORDER_ITEMS} items` })
+      .refine((items) => new Set(items.map((item) => item.sku)).size === items.length, { error: 'must not list a sku twice' }),
   })
   .meta({ id: 'ReorderRequest', example: { salesWindowDays: 28, items: [{ sku: 'AMOX-500', onHand: 10, onOrder: 5, leadTimeDays: 7, unitsSold: 56 }] } });
 

@@ -22,7 +22,8 @@ export class ReordersController {
   @JsonBodyLimit(MAX_REORDER_BODY_BYTES)
   @ApiOperation({
     summary: 'Ask for reorder suggestions',
-    description: 'From stock on hand and on order, lead time and units sold per SKU. Computed by a worker; poll the Location or wait for reorder:completed. The same data from the same tenant gets the same id.',
+    description:
+      'From stock on hand and on order, lead time and units sold per SKU. Computed by a worker; poll the Location or wait for reorder:completed. The same data from the same tenant gets the same id.',
   })
   @ApiResponse({
     status: 202,
@@ -30,7 +31,12 @@ export class ReordersController {
     standardSchema: reorderViewSchemas.pending,
     headers: { Location: { description: 'Where to GET the suggestions: /reorders/{id}.', schema: { type: 'string' } } },
   })
-  @ApiResponse({ status: 200, description: 'The same data was already computed: here are the suggestions.', standardSchema: reorderViewSchemas.completed, headers: X_CACHE_HEADER })
+  @ApiResponse({
+    status: 200,
+    description: 'The same data was already computed: here are the suggestions.',
+    standardSchema: reorderViewSchemas.completed,
+    headers: X_CACHE_HEADER,
+  })
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body({ schema: reorderRequestSchema }) request: ReorderRequest,
@@ -42,7 +48,12 @@ export class ReordersController {
 
   @Get(':id')
   @ApiOperation({ summary: 'Read reorder suggestions', description: 'Kept for 7 days, or until DELETE /reorders.' })
-  @ApiResponse({ status: 200, description: 'Completed (with the suggestions) or failed (with the reason).', standardSchema: reorderViewSchemas.finished, headers: X_CACHE_HEADER })
+  @ApiResponse({
+    status: 200,
+    description: 'Completed (with the suggestions) or failed (with the reason).',
+    standardSchema: reorderViewSchemas.finished,
+    headers: X_CACHE_HEADER,
+  })
   @ApiResponse({ status: 202, description: 'Still queued or being computed: ask again.', standardSchema: reorderViewSchemas.pending })
   @ApiErrorResponse(404, "No such reorder for the caller's tenant (another tenant's answers the same), or discarded.")
   async get(
@@ -55,7 +66,10 @@ export class ReordersController {
 
   @Delete()
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: "Discard the tenant's suggestions", description: 'After a stock count: every suggestion computed so far answers 404 from now on, on every instance.' })
+  @ApiOperation({
+    summary: "Discard the tenant's suggestions",
+    description: 'After a stock count: every suggestion computed so far answers 404 from now on, on every instance.',
+  })
   @ApiResponse({ status: 204, description: 'Discarded.' })
   discardAll(@CurrentPrincipal() principal: Principal): Promise<void> {
     return this.reorders.discardAll(principal);

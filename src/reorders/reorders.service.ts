@@ -29,7 +29,13 @@ export interface ReorderJobData {
  * queueing a second. The request is the schema's output, so its keys come in the schema's order.
  */
 export function reorderId(tenantId: string, request: ReorderRequest): string {
-  return 'ro_' + createHash('sha256').update(JSON.stringify([tenantId, request])).digest('hex').slice(0, 32);
+  return (
+    'ro_' +
+    createHash('sha256')
+      .update(JSON.stringify([tenantId, request]))
+      .digest('hex')
+      .slice(0, 32)
+  );
 }
 
 /** Reorder suggestions: a job (5 attempts, kept 7 days) turns stock and sales velocity into order quantities. */

@@ -112,10 +112,7 @@ describe('parseReportRequest', () => {
     });
 
     it('rejects a line that is not an object', () => {
-      expect(problemsOf({ type: 'sales-summary', sales: [validLine(), null, 'AMOX-500'] })).toEqual([
-        'sales[1] must be a JSON object',
-        'sales[2] must be a JSON object',
-      ]);
+      expect(problemsOf({ type: 'sales-summary', sales: [validLine(), null, 'AMOX-500'] })).toEqual(['sales[1] must be a JSON object', 'sales[2] must be a JSON object']);
     });
 
     it('rejects an unknown line key', () => {
@@ -172,8 +169,7 @@ describe('parseReportRequest', () => {
   });
 
   describe('soldAt', () => {
-    const soldAtProblem =
-      'sales[0].soldAt must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00';
+    const soldAtProblem = 'sales[0].soldAt must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00';
 
     it.each([
       ['month 13', '2026-13-01T00:00:00Z'],
@@ -198,12 +194,7 @@ describe('parseReportRequest', () => {
   it('lists every problem at once, each with its path', () => {
     const body = {
       type: 'weekly',
-      sales: [
-        validLine(),
-        { sku: '', quantity: 0, unitPrice: -1, soldAt: 'yesterday' },
-        validLine(),
-        { ...validLine(), quantity: 2.5, extra: true },
-      ],
+      sales: [validLine(), { sku: '', quantity: 0, unitPrice: -1, soldAt: 'yesterday' }, validLine(), { ...validLine(), quantity: 2.5, extra: true }],
       typo: 1,
     };
     expect(problemsOf(body)).toEqual([
@@ -230,7 +221,7 @@ describe('parseReportRequest bounds', () => {
 });
 
 describe('parseReportRequest money and date bounds', () => {
-  it("rejects a line whose revenue could not be totalled exactly (1,000 × 999,999 × 999,999.99 overflowed 2^53 cents)", () => {
+  it('rejects a line whose revenue could not be totalled exactly (1,000 × 999,999 × 999,999.99 overflowed 2^53 cents)', () => {
     expect(problemsOf(bodyWithLine({ quantity: 999_999, unitPrice: 999_999.99 }))).toEqual([
       `sales[0].unitPrice makes the line's revenue (quantity × unitPrice) more than ${MAX_LINE_REVENUE}`,
     ]);

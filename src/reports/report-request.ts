@@ -49,9 +49,7 @@ const unitPriceSchema = z
 const soldAtSchema = z.iso
   .datetime({
     offset: true,
-    error: requiredOr(
-      'must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00',
-    ),
+    error: requiredOr('must be an ISO 8601 date-time with a timezone on a real calendar date, e.g. 2026-11-01T10:00:00Z or 2026-11-01T11:00:00+01:00'),
   })
   .refine(
     (soldAt) => {
@@ -77,16 +75,18 @@ const saleLineSchema = z
   });
 
 /** The body of POST /reports: validated by `@Body({ schema: reportRequestSchema })`, and its OpenAPI schema. */
-export const reportRequestSchema = z.strictObject(
-  {
-    type: z.enum(REPORT_TYPES, { error: requiredOr(`must be one of: ${REPORT_TYPES.join(', ')}`) }),
-    sales: z
-      .array(saleLineSchema, { error: requiredOr('must be an array of sale lines') })
-      .min(1, { error: 'must have at least 1 line' })
-      .max(MAX_SALES_LINES, { error: `must have at most ${MAX_SALES_LINES} lines` }),
-  },
-  { error: 'must be a JSON object' },
-).meta({ id: 'ReportRequest', description: 'Sales to summarise. The same tenant posting the same data gets the same report id.' });
+export const reportRequestSchema = z
+  .strictObject(
+    {
+      type: z.enum(REPORT_TYPES, { error: requiredOr(`must be one of: ${REPORT_TYPES.join(', ')}`) }),
+      sales: z
+        .array(saleLineSchema, { error: requiredOr('must be an array of sale lines') })
+        .min(1, { error: 'must have at least 1 line' })
+        .max(MAX_SALES_LINES, { error: `must have at most ${MAX_SALES_LINES} lines` }),
+    },
+    { error: 'must be a JSON object' },
+  )
+  .meta({ id: 'ReportRequest', description: 'Sales to summarise. The same tenant posting the same data gets the same report id.' });
 
 export type ReportType = (typeof REPORT_TYPES)[number];
 export type SaleLine = z.output<typeof saleLineSchema>;

@@ -21,7 +21,10 @@ export class ReportsController {
   /** 202 + Location while it is computed; 200 with the result when the same data was already computed. */
   @Post()
   @JsonBodyLimit(MAX_REPORT_BODY_BYTES)
-  @ApiOperation({ summary: 'Ask for a sales summary', description: 'Computed by a worker; poll the Location. The same data from the same tenant gets the same id, so retrying is safe.' })
+  @ApiOperation({
+    summary: 'Ask for a sales summary',
+    description: 'Computed by a worker; poll the Location. The same data from the same tenant gets the same id, so retrying is safe.',
+  })
   @ApiResponse({
     status: 202,
     description: 'Queued (or already being computed).',

@@ -13,6 +13,11 @@ const worker = new Worker(
     process.stdout.write(`took ${job.id}\n`);
     await new Promise(() => undefined);
   },
-  { connection: { host: '127.0.0.1', port: Number(port), maxRetriesPerRequest: null }, prefix, concurrency: 1, ...(stalledInterval ? { stalledInterval: Number(stalledInterval) } : {}) },
+  {
+    connection: { host: '127.0.0.1', port: Number(port), maxRetriesPerRequest: null },
+    prefix,
+    concurrency: 1,
+    ...(stalledInterval ? { stalledInterval: Number(stalledInterval) } : {}),
+  },
 );
 worker.on('error', () => undefined);

@@ -14,7 +14,9 @@ const sign = (claims: object, options: jwt.SignOptions = { expiresIn: '5m' }, se
 // Encoded once: fetch would otherwise encode 8 MB of string on every send.
 // Shaped like a report (many small objects): what makes parsing expensive, unlike one long string.
 const LINE = '{"sku":"AMOX-500","quantity":2,"unitPrice":3.5,"soldAt":"2026-11-01T10:00:00Z"}';
-const EIGHT_MB_JSON = Buffer.from(`{"type":"sales-summary","sales":[${Array.from({ length: Math.floor((8 * 1024 * 1024 - 64) / (LINE.length + 1)) }, () => LINE).join(',')}]}`);
+const EIGHT_MB_JSON = Buffer.from(
+  `{"type":"sales-summary","sales":[${Array.from({ length: Math.floor((8 * 1024 * 1024 - 64) / (LINE.length + 1)) }, () => LINE).join(',')}]}`,
+);
 const NINE_MB_JSON = Buffer.from(`{"padding":"${'x'.repeat(9 * 1024 * 1024)}"}`);
 const DEEP_JSON = `{"type":"sales-summary","sales":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
 
@@ -40,7 +42,10 @@ export const HOSTILE_REQUESTS: HostileRequest[] = [
       ['10 KB tenant', sign({ sub: 'u1', tenant: 'x'.repeat(10 * 1024) })],
       ['no exp', sign({ sub: 'u1', tenant: 't1' }, {})],
       ['exp 1e308', sign({ sub: 'u1', tenant: 't1', exp: 1e308 }, { noTimestamp: true })],
-      ['iat in the future', sign({ sub: 'u1', tenant: 't1', iat: Math.floor(Date.now() / 1000) + 86_400, exp: Math.floor(Date.now() / 1000) + 90_000 }, { noTimestamp: true })],
+      [
+        'iat in the future',
+        sign({ sub: 'u1', tenant: 't1', iat: Math.floor(Date.now() / 1000) + 86_400, exp: Math.floor(Date.now() / 1000) + 90_000 }, { noTimestamp: true }),
+      ],
       ['numeric tenant', sign({ sub: 'u1', tenant: 42 })],
       ['another secret', sign({ sub: 'u1', tenant: 't1' }, { expiresIn: '5m' }, 'another-secret-that-is-long-enough-000000')],
       ['HS512', jwt.sign({ sub: 'u1', tenant: 't1' }, JWT_SECRET, { algorithm: 'HS512', expiresIn: '5m' })],
@@ -51,16 +56,36 @@ export const HOSTILE_REQUESTS: HostileRequest[] = [
   { name: 'body: 8 MB, no token', path: '/reports', init: { method: 'POST', headers: json, body: EIGHT_MB_JSON } },
   { name: 'body: 8 MB, unknown route', path: '/no/such/route', init: { method: 'POST', headers: json, body: EIGHT_MB_JSON } },
   { name: 'body: 9 MB, authenticated', path: '/reports', init: { method: 'POST', headers: { ...json, authorization: bearer(attacker) }, body: NINE_MB_JSON } },
-  { name: 'body: malformed JSON', path: '/reports', init: { method: 'POST', headers: { ...json, authorization: bearer(attacker) }, body: '{"type":"sales-summary","sales":[{' } },
+  {
+    name: 'body: malformed JSON',
+    path: '/reports',
+    init: { method: 'POST', headers: { ...json, authorization: bearer(attacker) }, body: '{"type":"sales-summary","sales":[{' },
+  },
   { name: 'body: 20,000 levels deep', path: '/reports', init: { method: 'POST', headers: { ...json, authorization: bearer(attacker) }, body: DEEP_JSON } },
-  { name: 'body: 1e400 and __proto__', path: '/reports', init: { method: 'POST', headers: { ...json, authorization: bearer(attacker) }, body: '{"__proto__":{"admin":true},"type":"sales-summary","sales":[{"sku":"A","quantity":1e400,"unitPrice":1,"soldAt":"2026-11-01T10:00:00Z"}]}' } },
+  {
+    name: 'body: 1e400 and __proto__',
+    path: '/reports',
+    init: {
+      method: 'POST',
+      headers: { ...json, authorization: bearer(attacker) },
+      body: '{"__proto__":{"admin":true},"type":"sales-summary","sales":[{"sku":"A","quantity":1e400,"unitPrice":1,"soldAt":"2026-11-01T10:00:00Z"}]}',
+    },
+  },
   {
     name: 'body: money past the bounds, year 10000',
     path: '/reports',
-    init: { method: 'POST', headers: { ...json, authorization: bearer(attacker) }, body: JSON.stringify({ type: 'sales-summary', sales: [{ sku: 'A', quantity: 999_999, unitPrice: 999_999.99, soldAt: '9999-12-31T23:59:59-23:59' }] }) },
+    init: {
+      method: 'POST',
+      headers: { ...json, authorization: bearer(attacker) },
+      body: JSON.stringify({ type: 'sales-summary', sales: [{ sku: 'A', quantity: 999_999, unitPrice: 999_999.99, soldAt: '9999-12-31T23:59:59-23:59' }] }),
+    },
   },
   { name: 'body: text/plain', path: '/reports', init: { method: 'POST', headers: { 'content-type': 'text/plain', authorization: bearer(attacker) }, body: 'hello' } },
-  { name: 'body: latin1 JSON', path: '/reports', init: { method: 'POST', headers: { 'content-type': 'application/json; charset=latin1', authorization: bearer(attacker) }, body: '{}' } },
+  {
+    name: 'body: latin1 JSON',
+    path: '/reports',
+    init: { method: 'POST', headers: { 'content-type': 'application/json; charset=latin1', authorization: bearer(attacker) }, body: '{}' },
+  },
   { name: 'path: report id with a lone surrogate', path: '/reports/%ED%A0%80', init: { headers: { authorization: bearer(attacker) } } },
   { name: 'path: /admin/queues without credentials', path: '/admin/queues', init: {} },
 ];
@@ -190,4 +215,3 @@ async function httpOutcome(baseUrl: string, path: string, init: RequestInit): Pr
     return `no answer: ${error instanceof Error ? error.message : String(error)}`;
   }
 }
-

@@ -80,7 +80,14 @@ export async function timedRequest(target: Target, path: string, init: RequestIn
  * Sends one request to the next routable instance and records its outcome under the phase current when it
  * started (`no-target` while no instance is routable, then undefined).
  */
-async function recordedRequest(routing: Routing, recorder: Recorder, route: { name: string; cached: boolean }, path: string, init: RequestInit, deadlineMs: number): Promise<TimedResponse | undefined> {
+async function recordedRequest(
+  routing: Routing,
+  recorder: Recorder,
+  route: { name: string; cached: boolean },
+  path: string,
+  init: RequestInit,
+  deadlineMs: number,
+): Promise<TimedResponse | undefined> {
   const phase = recorder.phase;
   const target = routing.next();
   if (!target) {
@@ -357,7 +364,8 @@ export async function presenceMismatch(routing: Routing, swarm: SocketSwarm, tok
     const online = new Set((response.body as { users: Array<{ userId: string }> }).users.map((user) => user.userId));
     const missing = [...wanted].filter((userId) => !online.has(userId));
     const extra = [...online].filter((userId) => !wanted.has(userId));
-    if (missing.length > 0 || extra.length > 0) return `${tenantId}: ${missing.length} missing (${missing.slice(0, 3).join(', ')}), ${extra.length} extra (${extra.slice(0, 3).join(', ')})`;
+    if (missing.length > 0 || extra.length > 0)
+      return `${tenantId}: ${missing.length} missing (${missing.slice(0, 3).join(', ')}), ${extra.length} extra (${extra.slice(0, 3).join(', ')})`;
   }
   return undefined;
 }

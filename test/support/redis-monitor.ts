@@ -72,5 +72,9 @@ export async function clientAddresses(server: RedisServer): Promise<Map<string, 
 
 /** `after - before` per name, without zeros. */
 export function countsDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([name, count]) => [name, count - (before[name] ?? 0)]).filter(([, count]) => count !== 0));
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([name, count]) => [name, count - (before[name] ?? 0)])
+      .filter(([, count]) => count !== 0),
+  );
 }

@@ -180,10 +180,7 @@ describe('RedisServer (auth)', () => {
     try {
       const asApp = await redisCli([...server.cliArgs({ user: 'app' }), 'ACL', 'WHOAMI']);
       expect(asApp.stdout).toBe('app');
-      const asAppRaw = await redisCli([
-        '-h', '127.0.0.1', '-p', String(server.port), '--user', 'app', '--pass', 'app-pass', '--no-auth-warning',
-        'SET', 'x', '1',
-      ]);
+      const asAppRaw = await redisCli(['-h', '127.0.0.1', '-p', String(server.port), '--user', 'app', '--pass', 'app-pass', '--no-auth-warning', 'SET', 'x', '1']);
       expect(asAppRaw.stdout).toBe('OK');
       const wrong = await redisCli([...server.cliArgs({ user: 'app', password: 'bad' }), 'PING']);
       expect(wrong.stderr).toMatch(/WRONGPASS/);

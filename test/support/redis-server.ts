@@ -92,9 +92,7 @@ async function findOnPath(command: string): Promise<string | undefined> {
 let binaries: Promise<{ redisServer: string | undefined; setpriv: string | undefined }> | undefined;
 
 function findBinaries(): Promise<{ redisServer: string | undefined; setpriv: string | undefined }> {
-  binaries ??= Promise.all([findOnPath('redis-server'), findOnPath('setpriv')]).then(
-    ([redisServer, setpriv]) => ({ redisServer, setpriv }),
-  );
+  binaries ??= Promise.all([findOnPath('redis-server'), findOnPath('setpriv')]).then(([redisServer, setpriv]) => ({ redisServer, setpriv }));
   return binaries;
 }
 
@@ -250,23 +248,35 @@ export class RedisServer {
     const args = ['--bind', '127.0.0.1'];
     if (tls) {
       args.push(
-        '--port', '0',
-        '--tls-port', String(this.port),
-        '--tls-cert-file', tls.certFile,
-        '--tls-key-file', tls.keyFile,
-        '--tls-ca-cert-file', tls.caFile,
-        '--tls-auth-clients', 'no',
+        '--port',
+        '0',
+        '--tls-port',
+        String(this.port),
+        '--tls-cert-file',
+        tls.certFile,
+        '--tls-key-file',
+        tls.keyFile,
+        '--tls-ca-cert-file',
+        tls.caFile,
+        '--tls-auth-clients',
+        'no',
       );
     } else {
       args.push('--port', String(this.port));
     }
     args.push(
-      '--save', '',
-      '--appendonly', this.options.durable ? 'yes' : 'no',
-      '--appendfsync', 'always',
-      '--dir', dir,
-      '--daemonize', 'no',
-      '--maxmemory-policy', 'noeviction',
+      '--save',
+      '',
+      '--appendonly',
+      this.options.durable ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
     );
     if (password !== undefined) args.push('--requirepass', password);
     if (this.options.maxclients !== undefined) args.push('--maxclients', String(this.options.maxclients));

@@ -23,5 +23,10 @@ export function getReorder(app: AppProcess, token: string, id: string): Promise<
 
 /** Polls GET /reorders/:id until it is no longer queued or active. */
 export function settledReorder(app: AppProcess, token: string, id: string, timeoutMs = 30_000): Promise<AppResponse> {
-  return until(() => getReorder(app, token, id), (response) => response.status === 200, timeoutMs, 50);
+  return until(
+    () => getReorder(app, token, id),
+    (response) => response.status === 200,
+    timeoutMs,
+    50,
+  );
 }

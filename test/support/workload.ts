@@ -40,8 +40,16 @@ export class Workload {
       this.tenantTokens.set(this.tenantOf(tenant), tokenFor(`observer-${tenant}`, this.tenantOf(tenant), options.tokenLifetime));
     }
     this.swarm = new SocketSwarm(cluster);
-    const authors: Author[] = Array.from({ length: options.authors }, (_unused, n) => ({ userId: `u${n}`, token: tokenFor(`u${n}`, this.tenantOf(n), options.tokenLifetime) }));
-    this.jobs = new JobStream(cluster, authors, this.recorder, { intervalMs: options.jobIntervalMs, deadlineMs: options.deadlineMs, lines: options.jobLines, firstSeed: 100_000 });
+    const authors: Author[] = Array.from({ length: options.authors }, (_unused, n) => ({
+      userId: `u${n}`,
+      token: tokenFor(`u${n}`, this.tenantOf(n), options.tokenLifetime),
+    }));
+    this.jobs = new JobStream(cluster, authors, this.recorder, {
+      intervalMs: options.jobIntervalMs,
+      deadlineMs: options.deadlineMs,
+      lines: options.jobLines,
+      firstSeed: 100_000,
+    });
     this.load = new HttpLoad(cluster, this.routes(), this.recorder, { concurrency: options.httpLoops, pauseMs: options.httpPauseMs, deadlineMs: options.deadlineMs });
   }
 
@@ -101,7 +109,12 @@ export class Workload {
     const warmToken = this.tokenOfTenant('pharmacy-0');
     let warmTurn = 0;
     return [
-      { name: 'GET /reports/:id (cached)', cached: true, path: () => `/reports/${this.warm[warmTurn++ % this.warm.length]}`, headers: () => ({ authorization: `Bearer ${warmToken}` }) },
+      {
+        name: 'GET /reports/:id (cached)',
+        cached: true,
+        path: () => `/reports/${this.warm[warmTurn++ % this.warm.length]}`,
+        headers: () => ({ authorization: `Bearer ${warmToken}` }),
+      },
       {
         name: 'GET /reports/:id (recent, uncached)',
         cached: false,
