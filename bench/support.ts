@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { AppProcess } from '../test/support/app-process';
 
 export type Cell = string | number;
 export type Row = Record<string, Cell>;
@@ -280,4 +282,89 @@ export async function commandStats(client: Redis): Promise<Counts> {
   const stats: Counts = new Map();
   for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(match[1].toUpperCase(), Number(match[2]));
   return stats;
+}
+
+// ---------------------------------------------------------------- the docs-recipe app
+
+const DOCS_RECIPE_TSCONFIG = join(process.cwd(), 'bench', 'docs-recipe', 'tsconfig.json');
+/** Where tsc writes it (dist/ is git-ignored; `nest build` empties it first, so the recipe is built after). */
+const DOCS_RECIPE_MAIN = join(process.cwd(), 'dist', 'docs-recipe', 'bench', 'docs-recipe', 'main.js');
+const DOCS_RECIPE_BUILD_TIMEOUT_MS = 300_000;
+let docsRecipeBuild: Promise<void> | undefined;
+
+/** Compiles bench/docs-recipe with tsc, once per bench process (Nest's injection needs tsc's decorator metadata). */
+export function buildDocsRecipe(): Promise<void> {
+  docsRecipeBuild ??= new Promise((resolve, reject) => {
+    const tsc = join(process.cwd(), 'node_modules', 'typescript', 'bin', 'tsc');
+    execFile(process.execPath, [tsc, '-p', DOCS_RECIPE_TSCONFIG], { timeout: DOCS_RECIPE_BUILD_TIMEOUT_MS }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`building the docs-recipe app failed: ${error.message}\n${stdout}${stderr}`));
+      else resolve();
+    });
+  });
+  return docsRecipeBuild;
+}
+
+export type DocsRecipeRole = 'web' | 'worker' | 'all';
+
+/**
+ * The docs-recipe app (bench/docs-recipe) as a process, like AppProcess starts ours: resolves once it listens.
+ * `wrapper` runs it under e.g. valgrind.
+ */
+export async function startDocsRecipe(env: { REDIS_URL: string; JWT_SECRET: string }, role: DocsRecipeRole, options: { wrapper?: string[]; listenTimeoutMs?: number } = {}): Promise<AppProcess> {
+  await buildDocsRecipe();
+  return AppProcess.start({ ...env, RECIPE_ROLE: role }, { nodeArgs: [DOCS_RECIPE_MAIN], ...options });
+}
+
+// ---------------------------------------------------------------- notifications
+
+/** The event every setup sends the author once a report is completed (ours: REPORT_COMPLETED of src/reports). */
+export const REPORT_COMPLETED_EVENT = 'report:completed';
+const EVENT_BYTES = Buffer.from(REPORT_COMPLETED_EVENT);
+
+/**
+ * Counts report:completed notifications as they pass through Redis: every setup (ours, the docs recipe, the bare
+ * worker) sends one PUBLISH per completed report through the Socket.io Redis adapter's channels, so this sees
+ * completions without reading BullMQ's job hashes (which ours removes on completion). A pattern subscription on
+ * the setup's own redis-server; `times` holds each arrival (performance.now(), ms).
+ */
+export class NotificationListener {
+  readonly times: number[] = [];
+  private readonly waiters = new Set<{ count: number; resolve: () => void }>();
+
+  private constructor(private readonly subscriber: Redis) {
+    subscriber.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+      if (!message.includes(EVENT_BYTES)) return;
+      this.times.push(performance.now());
+      for (const waiter of [...this.waiters]) if (this.times.length >= waiter.count) waiter.resolve();
+    });
+  }
+
+  static async start(port: number): Promise<NotificationListener> {
+    const subscriber = new Redis(port, '127.0.0.1', { connectionName: 'bench-notification-listener' });
+    await subscriber.psubscribe('*');
+    return new NotificationListener(subscriber);
+  }
+
+  get count(): number {
+    return this.times.length;
+  }
+
+  /** Resolves once `count` notifications have arrived in all; undefined if that took longer than timeoutMs. */
+  async waitFor(count: number, timeoutMs: number): Promise<number | undefined> {
+    if (this.times.length >= count) return this.times[count - 1];
+    let timer: NodeJS.Timeout | undefined;
+    let waiter: { count: number; resolve: () => void } | undefined;
+    const arrived = await new Promise<boolean>((resolve) => {
+      waiter = { count, resolve: () => resolve(true) };
+      this.waiters.add(waiter);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    clearTimeout(timer);
+    if (waiter) this.waiters.delete(waiter);
+    return arrived ? this.times[count - 1] : undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.subscriber.disconnect();
+  }
 }
