@@ -1,6 +1,6 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import type { ReportRequest, SaleLine } from '../src/reports/report-request';
 import { computeSalesSummary } from '../src/reports/sales-summary';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
-import { BenchResult, buildDocsRecipe, Check, commandStats, Counts, formatMs, formatRatio, NotificationListener, processCpuMs, progress, REPORT_COMPLETED_EVENT, Resources, Row, startDocsRecipe, summarize, total } from './support';
+import { BenchResult, buildDocsRecipe, Check, Child, commandStats, Counts, formatMs, formatRatio, Monitor, MONITOR_EVENT_LIMIT, NotificationListener, processCpuMs, progress, REPORT_COMPLETED_EVENT, Resources, Row, startDocsRecipe, summarize, total, UNBILLED } from './support';
 
 export const name = 'queue';
 export const title = 'BullMQ: idle Redis commands per day, job pickup after idle, CPU per report, throughput (ours vs bare BullMQ defaults and the NestJS docs recipe)';
@@ -41,9 +41,6 @@ const RECIPE_CONCURRENCY = 1;
 const STREAM_REPORTS = 5_000;
 const STREAM_CONCURRENCY = 8;
 const LINE_TIMEOUT_MS = 30_000;
-const CHILD_STOP_TIMEOUT_MS = 15_000;
-/** Bounds the monitor's memory: events past this are only counted as overflow. */
-const MONITOR_EVENT_LIMIT = 2_000_000;
 
 const SECONDS_PER_DAY = 86_400;
 const IDLE_BILLABLE_LIMIT = 1_000;
@@ -53,7 +50,7 @@ const THROUGHPUT_RATIO_LIMIT = 0.95;
 const RECIPE_THROUGHPUT_LIMIT = 0.9;
 const RECIPE_CPU_LIMIT = 1.25;
 /** Instructions per job: each side runs the first count of jobs, then the second; the difference leaves out start-up, warm-up and exit. */
-const INSTRUCTION_JOBS = [2_000, 6_000] as const;
+const DEFAULT_INSTRUCTION_JOBS = [2_000, 6_000] as const;
 /** Under callgrind the app boots in about a minute and runs about 50 times slower. */
 const VALGRIND_TIMEOUT_MS = 1_200_000;
 
@@ -66,10 +63,7 @@ const REPORT_JOB = 'report';
 
 const TENANT = 'bench-pharmacy';
 const USER = 'bench-user';
-/** Upstash bills every command except these. */
-const UNBILLED = new Set(['AUTH', 'HELLO', 'SELECT', 'COMMAND', 'CONFIG', 'INFO', 'PING', 'RESET', 'QUIT']);
 
-const SETPRIV = '/usr/bin/setpriv';
 const BARE_WORKER = join(process.cwd(), 'bench', 'bare-worker.ts');
 const READY_LINE = /ready in \d+ ms/;
 
@@ -88,12 +82,18 @@ const IDLE_WINDOW_SECONDS = envInteger('BENCH_IDLE_WINDOW_SECONDS', DEFAULT_IDLE
 /** Throughput jobs per run and runs per setup; the defaults are what BENCHMARKS.md reports. */
 const THROUGHPUT_JOBS = envInteger('BENCH_THROUGHPUT_JOBS', DEFAULT_THROUGHPUT_JOBS, 100, 100_000);
 const THROUGHPUT_REPEATS = envInteger('BENCH_THROUGHPUT_REPEATS', DEFAULT_THROUGHPUT_REPEATS, 1, 10);
+/** BENCH_CALLGRIND_JOBS=LOW,HIGH (e.g. 200,600 to try the suite quickly); the default is what BENCHMARKS.md reports. */
+const INSTRUCTION_JOBS = instructionJobs(process.env.BENCH_CALLGRIND_JOBS);
 /** BENCH_CALLGRIND=0 leaves the instruction counts out (a quicker run while working on the suite). */
 const COUNT_INSTRUCTIONS = process.env.BENCH_CALLGRIND !== '0';
 
-function withDeathSignal(command: string, args: string[]): [string, string[]] {
-  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
+function instructionJobs(raw: string | undefined): readonly [number, number] {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_INSTRUCTION_JOBS;
+  const [low, high] = raw.split(',').map(Number);
+  if (!Number.isInteger(low) || !Number.isInteger(high) || low < 10 || high <= low || high > 100_000) throw new Error(`BENCH_CALLGRIND_JOBS must be LOW,HIGH whole numbers with 10 ≤ LOW < HIGH ≤ 100000, got "${raw}"`);
+  return [low, high];
 }
+
 
 function perDay(count: number, windowMs: number): number {
   return (count / windowMs) * 1000 * SECONDS_PER_DAY;
@@ -166,98 +166,6 @@ function redisConnection(redis: RedisServer): { host: string; port: number } {
   return { host: '127.0.0.1', port: redis.port };
 }
 
-// ---------------------------------------------------------------- child processes
-
-/** A spawned helper process (redis-cli monitor, bare worker): its lines go to `onLine`; stopped with SIGTERM, then SIGKILL. */
-class Child {
-  readonly exited: Promise<void>;
-  private readonly tail: string[] = [];
-  private readonly waiters = new Set<{ pattern: RegExp; resolve: () => void }>();
-  private done = false;
-
-  private constructor(
-    readonly label: string,
-    private readonly child: ChildProcess,
-    private readonly onLine?: (line: string) => void,
-  ) {
-    let pending = '';
-    const onData = (chunk: Buffer): void => {
-      pending += chunk.toString();
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      for (const line of parts) this.line(line);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => this.remember(chunk.toString().trimEnd()));
-    this.exited = new Promise((resolve) => {
-      child.once('exit', () => {
-        if (pending) this.line(pending);
-        this.done = true;
-        resolve();
-      });
-      child.once('error', (error) => {
-        this.remember(`[spawn] ${error.message}`);
-        if (child.pid === undefined) {
-          this.done = true;
-          resolve();
-        }
-      });
-    });
-  }
-
-  static spawn(label: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Child {
-    const [file, argv] = withDeathSignal(command, args);
-    return new Child(label, spawn(file, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] }), onLine);
-  }
-
-  /** setpriv execs the command, so this is the command's own pid. */
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get output(): string {
-    return this.tail.join('\n');
-  }
-
-  waitForLine(pattern: RegExp, timeoutMs: number): Promise<void> {
-    if (this.tail.some((line) => pattern.test(line))) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter = { pattern, resolve: () => finish() };
-      const finish = (error?: Error): void => {
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-        if (error) reject(error);
-        else resolve();
-      };
-      const timer = setTimeout(() => finish(new Error(`${this.label}: no line matching ${pattern} within ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
-      this.waiters.add(waiter);
-      void this.exited.then(() => {
-        if (this.waiters.has(waiter)) finish(new Error(`${this.label} exited before printing ${pattern}:\n${this.output}`));
-      });
-    });
-  }
-
-  async stop(timeoutMs = CHILD_STOP_TIMEOUT_MS): Promise<void> {
-    if (this.done) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  private line(line: string): void {
-    if (this.onLine) this.onLine(line);
-    else this.remember(line);
-    for (const waiter of [...this.waiters]) if (waiter.pattern.test(line)) waiter.resolve();
-  }
-
-  private remember(line: string): void {
-    if (line === '') return;
-    this.tail.push(line);
-    if (this.tail.length > 200) this.tail.shift();
-  }
-}
-
 function startBareWorker(redis: RedisServer, concurrency?: number): Child {
   return Child.spawn('bare worker', process.execPath, ['--import', 'tsx', BARE_WORKER], bareWorkerEnv(redis, concurrency));
 }
@@ -271,89 +179,6 @@ function bareWorkerEnv(redis: RedisServer, concurrency?: number): NodeJS.Process
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', REDIS_URL: redis.url() };
   if (concurrency !== undefined) env.BARE_CONCURRENCY = String(concurrency);
   return env;
-}
-
-// ---------------------------------------------------------------- MONITOR
-
-interface MonitorEvent {
-  atMs: number;
-  label: string;
-  billable: boolean;
-  /** A redis.call inside a script: not client-issued, not billed separately. */
-  lua: boolean;
-}
-
-const MONITOR_LINE = /^(\d+\.\d+) \[\d+ ([^\]]+)\] (.*)$/;
-const QUOTED = /"((?:[^"\\]|\\.)*)"/g;
-
-/** Last part of a key, e.g. "pharmacare:jobs:stalled-check" -> "stalled-check": tells BullMQ's scripts apart. */
-function keySuffix(key: string | undefined): string {
-  if (key === undefined) return '?';
-  const parts = key.split(':');
-  return parts[parts.length - 1] || key;
-}
-
-/** The command name; scripts are labelled by their first key (EVALSHA) or function (FCALL). */
-function commandLabel(tokens: string[]): string {
-  const command = (tokens[0] ?? '?').toUpperCase();
-  if ((command === 'EVALSHA' || command === 'EVAL' || command === 'EVALSHA_RO' || command === 'EVAL_RO') && Number(tokens[2]) > 0) {
-    return `${command} ${keySuffix(tokens[3])}`;
-  }
-  if (command === 'FCALL' || command === 'FCALL_RO') return `${command} ${tokens[1] ?? '?'}`;
-  return command;
-}
-
-/** `redis-cli monitor` on one server: every client-issued command with its server timestamp (Lua-internal calls skipped). */
-class Monitor {
-  readonly events: MonitorEvent[] = [];
-  overflow = 0;
-  private readonly child: Child;
-
-  constructor(
-    readonly label: string,
-    redis: RedisServer,
-  ) {
-    this.child = Child.spawn(`redis-cli monitor (${label})`, 'redis-cli', [...redis.cliArgs(), 'monitor'], { PATH: process.env.PATH ?? '' }, (line) => this.onLine(line));
-  }
-
-  /** Resolves once MONITOR answered OK, so nothing after this is missed. */
-  ready(): Promise<void> {
-    return this.child.waitForLine(/^OK$/, 5_000);
-  }
-
-  stop(): Promise<void> {
-    return this.child.stop();
-  }
-
-  /** Commands by label in [fromMs, toMs). */
-  counts(fromMs: number, toMs: number): { billable: Map<string, number>; unbilled: Map<string, number>; lua: number } {
-    const billable = new Map<string, number>();
-    const unbilled = new Map<string, number>();
-    let lua = 0;
-    for (const event of this.events) {
-      if (event.atMs < fromMs || event.atMs >= toMs) continue;
-      if (event.lua) {
-        lua += 1;
-        continue;
-      }
-      const target = event.billable ? billable : unbilled;
-      target.set(event.label, (target.get(event.label) ?? 0) + 1);
-    }
-    return { billable, unbilled, lua };
-  }
-
-  private onLine(line: string): void {
-    const match = MONITOR_LINE.exec(line);
-    if (!match) return; // "OK" and anything unexpected
-    if (this.events.length >= MONITOR_EVENT_LIMIT) {
-      this.overflow += 1;
-      return;
-    }
-    const tokens = [...match[3].matchAll(QUOTED)].slice(0, 4).map((m) => m[1]);
-    const label = commandLabel(tokens);
-    const command = label.split(' ')[0];
-    this.events.push({ atMs: Number(match[1]) * 1000, label, billable: !UNBILLED.has(command), lua: match[2] === 'lua' });
-  }
 }
 
 // ---------------------------------------------------------------- the setups
