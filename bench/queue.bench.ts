@@ -792,7 +792,7 @@ async function instructionRows(snapshots: Record<'ours' | 'recipe', readonly Que
       for (let start = 0; start < INSTRUCTION_SETUPS.length; start += INSTRUCTION_SETUPS_AT_ONCE) {
         const wave = INSTRUCTION_SETUPS.slice(start, start + INSTRUCTION_SETUPS_AT_ONCE);
         const found = await Promise.all(
-          wave.map((setup) => Promise.all(snapshots[setup.snapshot].map((snapshot) => instructionsFor(setup, snapshot, join(directory, `${setup.key}-${snapshot.jobs}.out`))))),
+          wave.map((setup) => Promise.all(snapshots[setup.snapshot].map((snapshot) => instructionsWithRetry(setup, snapshot, join(directory, `${setup.key}-${snapshot.jobs}.out`))))),
         );
         wave.forEach((setup, index) => counts.set(setup, found[index]));
       }
@@ -830,6 +830,19 @@ async function instructionRows(snapshots: Record<'ours' | 'recipe', readonly Que
     };
   } finally {
     await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * instructionsFor, tried a second time if the first failed: under valgrind an app takes a minute to listen, and
+ * on a shared machine the free port it was given may be taken by then (EADDRINUSE).
+ */
+async function instructionsWithRetry(setup: WorkerSetup, snapshot: QueueSnapshot, outFile: string): Promise<number> {
+  try {
+    return await instructionsFor(setup, snapshot, outFile);
+  } catch (error) {
+    progress(`instructions: ${setup.key} (${snapshot.jobs} jobs) failed once, trying again: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`);
+    return instructionsFor(setup, snapshot, outFile);
   }
 }
 
