@@ -37,9 +37,12 @@ const THROUGHPUT_TIMEOUT_MS = 180_000;
 const THROUGHPUT_CONCURRENCY = 2;
 /** A WorkerHost's default concurrency: the docs recipe's, and ours' in the runs compared with it. */
 const RECIPE_CONCURRENCY = 1;
-/** Reports POSTed to each web-and-worker deployment in the stream case, and requests in flight when filling queues. */
+/** Reports POSTed to each web-and-worker deployment in the stream case, at this rate, with at most so many in flight. */
 const STREAM_REPORTS = 5_000;
-const STREAM_CONCURRENCY = 8;
+const STREAM_RATE = 200;
+const STREAM_MAX_IN_FLIGHT = 64;
+/** Requests in flight when filling the throughput queues. */
+const FILL_CONCURRENCY = 8;
 const LINE_TIMEOUT_MS = 30_000;
 
 const SECONDS_PER_DAY = 86_400;
@@ -430,6 +433,8 @@ function pickupRows(pickups: Setups<PickupResult>): { rows: Row[]; checks: Check
 
 interface StreamResult {
   reports: number;
+  /** ms the bench took to send them all: STREAM_REPORTS / STREAM_RATE unless the web could not keep up. */
+  postedMs: number;
   elapsedMs: number;
   /** CPU µs per report of each process, from the first POST to the last notification. */
   webUs?: number;
@@ -438,9 +443,10 @@ interface StreamResult {
 }
 
 /**
- * STREAM_REPORTS reports through POST /reports (STREAM_CONCURRENCY in flight) while the worker takes them as
- * they come: what one report costs a deployment in use, web and worker apart. The worker wakes for each job
- * (or each few), unlike the throughput runs, where the queue is full before it starts.
+ * STREAM_REPORTS reports through POST /reports at STREAM_RATE a second, paced by the bench (not as fast as each
+ * web answers), so both workers get the same arrival pattern and take jobs as they come, waking for each one or
+ * each few: what one report costs a deployment in use, web and worker apart. Unlike the throughput runs, where
+ * the queue is full before the worker starts and each job's completion brings the next one back with it.
  */
 async function stream(deployment: HttpDeployment): Promise<StreamResult> {
   const headers = { authorization: `Bearer ${deployment.token}`, 'content-type': 'application/json' };
@@ -448,22 +454,32 @@ async function stream(deployment: HttpDeployment): Promise<StreamResult> {
   const before = deployment.notifications.count;
   const cpu0 = [processCpuMs(deployment.web.pid), processCpuMs(deployment.worker.pid)];
   const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: STREAM_CONCURRENCY }, async () => {
-      for (;;) {
-        const seed = next++;
-        if (seed >= STREAM_REPORTS) return;
-        const posted = await deployment.web.request('/reports', { method: 'POST', headers, body: JSON.stringify(reportRequest(200_000 + seed, THROUGHPUT_LINES)) });
-        if (posted.status !== 202 && posted.status !== 200 && problems.length < 5) problems.push(`POST answered ${posted.status} ${posted.text.slice(0, 120)}`);
-      }
-    }),
-  );
+  const inFlight = new Set<Promise<void>>();
+  for (let seed = 0; seed < STREAM_REPORTS; seed++) {
+    const due = started + (seed * 1000) / STREAM_RATE;
+    if (due > performance.now()) await sleep(due - performance.now());
+    // Bounded: a web that cannot keep up makes the bench wait rather than pile up requests.
+    while (inFlight.size >= STREAM_MAX_IN_FLIGHT) await Promise.race(inFlight);
+    const post = deployment.web
+      .request('/reports', { method: 'POST', headers, body: JSON.stringify(reportRequest(200_000 + seed, THROUGHPUT_LINES)) })
+      .then(
+        (posted) => {
+          if (posted.status !== 202 && posted.status !== 200 && problems.length < 5) problems.push(`POST answered ${posted.status} ${posted.text.slice(0, 120)}`);
+        },
+        (error: unknown) => {
+          if (problems.length < 5) problems.push(`POST failed: ${error instanceof Error ? error.message : String(error)}`);
+        },
+      )
+      .finally(() => inFlight.delete(post));
+    inFlight.add(post);
+  }
+  await Promise.all(inFlight);
+  const postedMs = performance.now() - started;
   const doneAt = await deployment.notifications.waitFor(before + STREAM_REPORTS, THROUGHPUT_TIMEOUT_MS);
   if (doneAt === undefined) problems.push(`${deployment.notifications.count - before}/${STREAM_REPORTS} notified within ${THROUGHPUT_TIMEOUT_MS / 1000} s`);
   const cpu1 = [processCpuMs(deployment.web.pid), processCpuMs(deployment.worker.pid)];
   const perReport = (index: number) => (cpu0[index] === undefined || cpu1[index] === undefined ? undefined : (((cpu1[index] as number) - (cpu0[index] as number)) * 1000) / STREAM_REPORTS);
-  return { reports: STREAM_REPORTS, elapsedMs: (doneAt ?? performance.now()) - started, webUs: perReport(0), workerUs: perReport(1), problems };
+  return { reports: STREAM_REPORTS, postedMs, elapsedMs: (doneAt ?? performance.now()) - started, webUs: perReport(0), workerUs: perReport(1), problems };
 }
 
 function streamRows(ours: StreamResult, recipe: StreamResult): { rows: Row[]; checks: Check[]; notes: string[] } {
@@ -477,7 +493,7 @@ function streamRows(ours: StreamResult, recipe: StreamResult): { rows: Row[]; ch
   ] as const;
   for (const [what, pick] of [['web', (s: StreamResult) => s.webUs], ['worker', (s: StreamResult) => s.workerUs], ['web + worker', total]] as const) {
     for (const [setup, result, baseline] of setups) {
-      rows.push({ case: 'stream', setup, measure: measure(what), value: us(pick(result)), baseline, '×': formatRatio(pick(result) ?? Number.NaN, pick(recipe) ?? Number.NaN), detail: what === 'web' ? `${formatMs(result.elapsedMs)} ms from the first POST to the last notification` : '' });
+      rows.push({ case: 'stream', setup, measure: measure(what), value: us(pick(result)), baseline, '×': formatRatio(pick(result) ?? Number.NaN, pick(recipe) ?? Number.NaN), detail: what === 'web' ? `sent in ${formatMs(result.postedMs)} ms (${STREAM_RATE}/s asked); ${formatMs(result.elapsedMs)} ms from the first POST to the last notification` : '' });
     }
   }
   return {
@@ -515,7 +531,7 @@ async function snapshotsThroughHttp(kind: 'ours' | 'recipe', counts: readonly nu
     let posted = 0;
     for (const target of [...counts].sort((a, b) => a - b)) {
       await Promise.all(
-        Array.from({ length: STREAM_CONCURRENCY }, async () => {
+        Array.from({ length: FILL_CONCURRENCY }, async () => {
           for (;;) {
             const seed = posted++;
             if (seed >= target) return;
@@ -905,7 +921,7 @@ export async function run(): Promise<BenchResult> {
     pickup = pickupRows({ ours: oursPickup, recipe: recipePickup, bare: barePickup });
     progress(`pickup: p50 ours ${formatMs(summarize(oursPickup.latencies).p50)} ms, docs recipe ${formatMs(summarize(recipePickup.latencies).p50)} ms, bare ${formatMs(summarize(barePickup.latencies).p50)} ms`);
 
-    progress(`stream: ${STREAM_REPORTS} reports through POST /reports (${STREAM_CONCURRENCY} in flight), ours, then the docs recipe`);
+    progress(`stream: ${STREAM_REPORTS} reports through POST /reports at ${STREAM_RATE}/s, ours, then the docs recipe`);
     const oursStream = await stream(ours);
     const recipeStream = await stream(recipe);
     streamed = streamRows(oursStream, recipeStream);
@@ -927,8 +943,8 @@ export async function run(): Promise<BenchResult> {
       `Setups. Ours is a whole idle deployment: one APP_ROLE=web and one APP_ROLE=worker process with the default queue settings (QUEUE_DRAIN_DELAY_SECONDS=${OURS.drainDelaySeconds}, QUEUE_STALLED_INTERVAL_SECONDS=${OURS.stalledIntervalSeconds}). The docs recipe is bench/docs-recipe, an app wired exactly as the NestJS docs show (BullModule.forRoot with the Redis URL and a @Processor class extending WorkerHost with default options; CacheModule.registerAsync with a KeyvCacheableMemory and a @keyv/redis store and CacheInterceptor on GET /reports/:id; the docs' RedisIoAdapter over node-redis; the authentication recipe's AuthGuard), one web process (RECIPE_ROLE=web: no consumer) and one worker process of the same app; its worker does the report job with the app's own runReportJob and tells the author through the gateway (one PUBLISH through the adapter). Bare BullMQ is \`bench/bare-worker.ts\` (a Worker with BullMQ 6.7's defaults, its own process) plus a Queue in the bench process; the FIELD-NOTES formula is 2·86400/drainDelay + 86400/stalledInterval per worker per day.`,
       `Completions are seen in Redis, not in BullMQ's job hashes (ours removes a report's job once its result is stored): a pattern subscription on each setup's redis-server counts the ${REPORT_COMPLETED_EVENT} notifications every setup PUBLISHes once per completed report through the Socket.io Redis adapter's channel.`,
       `Pickup: ${PICKUP_JOBS} reports of ${PICKUP_LINES} lines, one at a time; ours and the docs recipe through POST /reports of their web process, bare through Queue.add with the app's job options. Latency is from sending the report to its ${REPORT_COMPLETED_EVENT} passing through Redis (ms, the bench's clock): the POST (for ours: validation, a cache lookup and the enqueue), the pickup, the job and the notification. Then GET /reports/:id (bare: the job hash) must answer the right result. The first ours job comes after the whole idle window; between jobs there is a ${PICKUP_PAUSE_MS} ms pause so the worker is back in its blocking wait.`,
-      `Stream: after the pickup, ${STREAM_REPORTS} more reports of ${THROUGHPUT_LINES} lines through POST /reports of the same deployments, ${STREAM_CONCURRENCY} in flight, ours then the docs recipe (MONITOR stopped); CPU per report is each process's user + system time (/proc/PID/stat) from the first POST to the last notification, divided by the reports. Here the worker takes jobs as they arrive, waking for each one or each few, as in use; the web's share is the POST (ours: validation, a cache lookup, the enqueue and reading the job back for its state; the recipe: the enqueue only).`,
-      `Throughput: ${THROUGHPUT_JOBS} reports of ${THROUGHPUT_LINES} lines are first POSTed to a web-only instance of ours and of the docs recipe (${STREAM_CONCURRENCY} in flight, no worker running), so every job has the data and options its own producer gives it (ours: per-kind retention and attempts; the recipe: BullMQ's defaults, completed jobs kept); the queue's keys are copied (DUMP) and every run starts from a fresh redis-server holding that copy (RESTORE). The bare worker gets ours' copy under its prefix. Then the worker starts; jobs/s is (completed − 1) over the time from the first notification to the last. Ours runs the built app with APP_ROLE=worker, every feature on as deployed (its per-job line is at debug, not printed). Bare is bench/bare-worker.ts with concurrency ${THROUGHPUT_CONCURRENCY}, doing the report job's work without Nest: runReportJob, and after completion the PUBLISH through @socket.io/redis-emitter, as ours does (anything more ours does per job counts against it). Ours at its default concurrency (${THROUGHPUT_CONCURRENCY}) is compared with bare BullMQ at the same, ours at concurrency ${RECIPE_CONCURRENCY} with the docs recipe (a WorkerHost's default). Runs alternate, never at the same time; the better of ${THROUGHPUT_REPEATS} runs of each is shown, to reduce noise. Worker CPU per job is the worker process's user + system time, all threads (/proc/PID/stat), from the poll (every 200 ms) where 20% of the jobs were done to the one where 80% were, divided by the jobs done in between: it leaves out start-up and JIT warm-up and, unlike jobs/s, does not count time the process spent waiting for a core.`,
+      `Stream: after the pickup, ${STREAM_REPORTS} more reports of ${THROUGHPUT_LINES} lines through POST /reports of the same deployments, sent by the bench at ${STREAM_RATE} a second (at most ${STREAM_MAX_IN_FLIGHT} in flight), ours then the docs recipe (MONITOR stopped); CPU per report is each process's user + system time (/proc/PID/stat) from the first POST to the last notification, divided by the reports. Here the worker takes jobs as they arrive, waking for each one or each few, as in use, and both workers get the same arrival pattern: a worker's CPU per job depends on it (a job that finds the queue empty afterwards costs a blocking wait and a moveToActive more than one the previous job's completion brought back), so workers fed by webs of different speed are not comparable. The web's share is the POST (ours: validation, a cache lookup, the enqueue and reading the job back for its state; the recipe: the enqueue only).`,
+      `Throughput: ${THROUGHPUT_JOBS} reports of ${THROUGHPUT_LINES} lines are first POSTed to a web-only instance of ours and of the docs recipe (${FILL_CONCURRENCY} in flight, no worker running), so every job has the data and options its own producer gives it (ours: per-kind retention and attempts; the recipe: BullMQ's defaults, completed jobs kept); the queue's keys are copied (DUMP) and every run starts from a fresh redis-server holding that copy (RESTORE). The bare worker gets ours' copy under its prefix. Then the worker starts; jobs/s is (completed − 1) over the time from the first notification to the last. Ours runs the built app with APP_ROLE=worker, every feature on as deployed (its per-job line is at debug, not printed). Bare is bench/bare-worker.ts with concurrency ${THROUGHPUT_CONCURRENCY}, doing the report job's work without Nest: runReportJob, and after completion the PUBLISH through @socket.io/redis-emitter, as ours does (anything more ours does per job counts against it). Ours at its default concurrency (${THROUGHPUT_CONCURRENCY}) is compared with bare BullMQ at the same, ours at concurrency ${RECIPE_CONCURRENCY} with the docs recipe (a WorkerHost's default). Runs alternate, never at the same time; the better of ${THROUGHPUT_REPEATS} runs of each is shown, to reduce noise. Worker CPU per job is the worker process's user + system time, all threads (/proc/PID/stat), from the poll (every 200 ms) where 20% of the jobs were done to the one where 80% were, divided by the jobs done in between: it leaves out start-up and JIT warm-up and, unlike jobs/s, does not count time the process spent waiting for a core.`,
       ...idle.notes,
       ...pickup.notes,
       ...streamed.notes,
