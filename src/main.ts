@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap';
 import { AppConfig, ConfigError, loadConfig, loadDotEnv, parseRedisUrl } from './config';
+import { setupApiDocs } from './http';
 import { createLogging } from './logging';
+import { JobHandlerDeclarationError } from './queue';
 import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from './redis';
 
 /** Local, git-ignored state of development runs: the private Redis's directory and the generated JWT secret. */
@@ -47,6 +49,18 @@ async function main(): Promise<void> {
   }
 
   const app = await createApp(config, logging);
+  // After createApp: Swagger UI's routes go to Express in call order, so they come after the app-wide middleware
+  // (security headers included) and get it too.
+  setupApiDocs(app, config);
+  try {
+    await app.init();
+  } catch (error) {
+    // A feature declaring a job kind twice: a programming error to fix, so one clear line and no restart loop of stack traces.
+    if (!(error instanceof JobHandlerDeclarationError)) throw error;
+    log.error(`cannot start: ${error.message}`);
+    await devRedis?.stop();
+    process.exit(1);
+  }
   // Our own signal handling instead of enableShutdownHooks(): Nest's re-raises the signal after closing,
   // which gives no exit code of ours, no deadline and no chance to stop the development Redis.
   let shuttingDown = false;

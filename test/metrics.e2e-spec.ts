@@ -174,8 +174,11 @@ describe('GET /metrics', () => {
     expect(jobs(after) - jobs(before)).toBe(1);
     expect(total(after, 'pharmacare_queue_job_duration_seconds_sum', { name: 'report' })).toBeGreaterThan(0);
 
-    // Cluster-wide depths, read by web (interval 1 s) once the job has completed.
-    await until(() => scrape(web), (samples) => total(samples, 'pharmacare_queue_jobs', { state: 'completed' }) === 1, 10_000, 250);
+    // The completed report job is gone (its result lives in the cache), and the depths web reads (interval 1 s)
+    // show every state.
+    expect(await redis.command('EXISTS', `pharmacare:jobs:${id}`)).toBe('0');
+    const depths = await until(() => scrape(web), (samples) => samples.some((sample) => sample.name === 'pharmacare_queue_jobs'), 10_000, 250);
+    expect(depths.filter((sample) => sample.name === 'pharmacare_queue_jobs').map((sample) => sample.labels.state).sort()).toEqual(['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting']);
 
     // The completed report is in web's memory tier (the poll that found it completed put it there) and in Redis.
     const cacheBefore = await scrape(web);

@@ -95,7 +95,8 @@ describe('POST /reports and GET /reports/:id', () => {
     const theirs = await postReport(web, pharmacy2, sales);
     expect((theirs.body as { id: string }).id).not.toBe(id);
     expect((await getReport(web, pharmacy1, 'rpt_ffffffffffffffffffffffffffffffff')).status).toBe(404);
-    expect((await getReport(web, pharmacy1, 'not-an-id')).status).toBe(404);
+    // Not an id at all: 400 from the parameter's schema, which discloses nothing about any report.
+    expect((await getReport(web, pharmacy1, 'not-an-id')).status).toBe(400);
   });
 });
 

@@ -135,6 +135,13 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     return true;
   }
 
+  /** Interim (the cache-realtime branch replaces it): set(), but rejects when the Redis tier did not take the value. */
+  async setOrThrow<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
+    if (!this.redisUsable()) throw new Error(`cannot store ${key}: Redis is unreachable`);
+    await this.tiers.redis.set(key, value, options.ttlMs);
+    await this.set(key, value, options);
+  }
+
   async delete(key: string): Promise<void> {
     await this.tiers.memory.delete(key);
     await this.tryRedis(() => this.tiers.redis.delete(key));

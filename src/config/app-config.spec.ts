@@ -339,3 +339,23 @@ describe('loadConfig metrics settings', () => {
     expect(onlyProblem(configError({ METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: '-5' }), 'METRICS_QUEUE_DEPTH_INTERVAL_SECONDS')).toMatch(/METRICS_QUEUE_DEPTH_INTERVAL_SECONDS must be a whole number/);
   });
 });
+
+describe('loadConfig API_DOCS', () => {
+  const production = { NODE_ENV: 'production', REDIS_URL: 'redis://localhost:6379', JWT_SECRET };
+
+  it('serves the API docs outside production and not in production, by default', () => {
+    expect(loadConfig({}).apiDocs).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).apiDocs).toBe(true);
+    expect(loadConfig(production).apiDocs).toBe(false);
+  });
+
+  it('follows API_DOCS where it is set', () => {
+    expect(loadConfig({ ...production, API_DOCS: 'true' }).apiDocs).toBe(true);
+    expect(loadConfig({ ...production, API_DOCS: '1' }).apiDocs).toBe(true);
+    expect(loadConfig({ API_DOCS: 'false' }).apiDocs).toBe(false);
+  });
+
+  it('rejects a value that is not a flag, saying what the default is', () => {
+    expect(onlyProblem(configError({ API_DOCS: 'yes' }), 'API_DOCS')).toMatch(/API_DOCS must be true or false \(unset: on outside production, off in production\)/);
+  });
+});

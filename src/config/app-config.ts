@@ -23,6 +23,8 @@ export abstract class AppConfig {
   abstract readonly cache: CacheConfig;
   abstract readonly presence: PresenceConfig;
   abstract readonly metrics: MetricsConfig;
+  /** Swagger UI at /docs and the OpenAPI document at /docs-json (API_DOCS; by default on outside production). */
+  abstract readonly apiDocs: boolean;
   /** Basic-auth credentials of the queue dashboard; absent: the dashboard is not mounted (404). */
   abstract readonly admin?: { readonly user: string; readonly password: string };
 }
@@ -140,6 +142,11 @@ const envSchema = z.object({
   ),
   // One Redis command per read and per scraped instance: 1,440 a day at 60 s (README "Metrics").
   METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: integer(0, 86_400, 60),
+  // Unset: on outside production (loadConfig decides, since it depends on NODE_ENV).
+  API_DOCS: z
+    .enum(['true', 'false', '1', '0'], { error: 'must be true or false (unset: on outside production, off in production)' })
+    .transform((value) => value === 'true' || value === '1')
+    .optional(),
 });
 
 /** Read from the raw environment by loadConfig below (their checks depend on other variables). */
@@ -241,6 +248,7 @@ export function loadConfig(env: Env): AppConfig {
       offlineGraceMs: vars.PRESENCE_OFFLINE_GRACE_SECONDS * 1000,
     },
     metrics: { token: vars.METRICS_TOKEN, queueDepthIntervalMs: vars.METRICS_QUEUE_DEPTH_INTERVAL_SECONDS * 1000 },
+    apiDocs: vars.API_DOCS ?? vars.NODE_ENV !== 'production',
     admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };
 }

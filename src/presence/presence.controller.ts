@@ -1,11 +1,11 @@
-import { Controller, Get, ServiceUnavailableException, UseGuards } from '@nestjs/common';
-import { CurrentPrincipal, JwtAuthGuard } from '../auth';
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { Authenticated, CurrentPrincipal } from '../auth';
 import type { Principal } from '../auth';
 import type { PresenceSnapshot } from './presence.constants';
 import { PresenceService } from './presence.service';
 
 @Controller('presence')
-@UseGuards(JwtAuthGuard)
+@Authenticated()
 export class PresenceController {
   constructor(private readonly presence: PresenceService) {}
 

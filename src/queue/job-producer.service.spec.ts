@@ -1,27 +1,68 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Job, Queue } from 'bullmq';
-import { loadConfig } from '../config';
+import type { Job, JobsOptions, Queue } from 'bullmq';
 import type { RedisConnections } from '../redis';
-import { JobProducer } from './job-producer.service';
+import type { JobHandlerRegistry, RegisteredJobHandler } from './job-handler.registry';
+import { JobProducer, UnknownJobError } from './job-producer.service';
 import { QueueUnavailableError } from './queue-unavailable.error';
 
-const queue = { on: () => undefined } as unknown as Queue;
 const ready = { status: () => ({ state: 'ready' }) } as unknown as RedisConnections;
+
+/** A queue that records what add() was given. */
+function recordingQueue(): { queue: Queue; added: { name: string; data: unknown; options: JobsOptions }[] } {
+  const added: { name: string; data: unknown; options: JobsOptions }[] = [];
+  const queue = {
+    on: () => undefined,
+    add: async (name: string, data: unknown, options: JobsOptions) => {
+      added.push({ name, data, options });
+      return { id: options.jobId, name, data } as unknown as Job;
+    },
+  } as unknown as Queue;
+  return { queue, added };
+}
+
+function registryOf(...handlers: Pick<RegisteredJobHandler, 'name' | 'policy'>[]): JobHandlerRegistry {
+  const byName = new Map(handlers.map((handler) => [handler.name, handler]));
+  return { get: (name: string) => byName.get(name), names: () => [...byName.keys()] } as unknown as JobHandlerRegistry;
+}
+
+const reportPolicy = { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 604800, count: 1000 } };
 
 describe('JobProducer', () => {
   // A state read that timed out (Redis busy or frozen) surfaced as a 500, where every other Redis timeout is a 503.
   it('turns a job-state read that times out into QueueUnavailableError (503), like getJob', async () => {
-    const producer = new JobProducer(queue, ready, loadConfig({}));
+    const producer = new JobProducer(recordingQueue().queue, ready, registryOf());
     const job = { getState: () => Promise.reject(new Error('Command timed out')) } as unknown as Job;
     await expect(producer.getState(job)).rejects.toBeInstanceOf(QueueUnavailableError);
   });
 
   it('refuses at once while the command connection is down, without touching the job', async () => {
     const down = { status: () => ({ state: 'reconnecting' }) } as unknown as RedisConnections;
-    const producer = new JobProducer(queue, down, loadConfig({}));
+    const producer = new JobProducer(recordingQueue().queue, down, registryOf());
     let asked = false;
     const job = { retry: async () => void (asked = true) } as unknown as Job;
     await expect(producer.retry(job)).rejects.toBeInstanceOf(QueueUnavailableError);
     expect(asked).toBe(false);
+  });
+
+  it('adds a job under its kind policy, with jobId and delay from the call', async () => {
+    const { queue, added } = recordingQueue();
+    const producer = new JobProducer(queue, ready, registryOf({ name: 'report', policy: reportPolicy }));
+    await producer.add('report', { tenantId: 't1' }, { jobId: 'rpt_1', delay: 250 });
+    expect(added).toEqual([{ name: 'report', data: { tenantId: 't1' }, options: { ...reportPolicy, jobId: 'rpt_1', delay: 250 } }]);
+  });
+
+  it('lets one call override single policy fields, and leaves the policy alone for fields given as undefined', async () => {
+    const { queue, added } = recordingQueue();
+    const producer = new JobProducer(queue, ready, registryOf({ name: 'report', policy: reportPolicy }));
+    await producer.add('report', {}, { attempts: 7, priority: 3, removeOnFail: undefined });
+    expect(added[0].options).toEqual({ ...reportPolicy, attempts: 7, priority: 3 });
+  });
+
+  it('refuses a job name no @JobHandler declares before anything reaches Redis, naming the known ones', async () => {
+    const { queue, added } = recordingQueue();
+    const producer = new JobProducer(queue, ready, registryOf({ name: 'report', policy: {} }, { name: 'reorder', policy: {} }));
+    await expect(producer.add('repport', {})).rejects.toBeInstanceOf(UnknownJobError);
+    await expect(producer.add('repport', {})).rejects.toThrow(`No @JobHandler('repport') is declared in this application (known: report, reorder); nothing was enqueued.`);
+    expect(added).toHaveLength(0);
   });
 });

@@ -2,10 +2,26 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { withDeadline } from '../common/with-deadline';
-import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JOBS_QUEUE, KEEP_COMPLETED, KEEP_FAILED, PRODUCER_TIMEOUT_MS, RETRY_BACKOFF } from './queue.constants';
+import type { JobPolicy } from './job-handler.decorator';
+import { JobHandlerRegistry } from './job-handler.registry';
+import { JOBS_QUEUE, PRODUCER_TIMEOUT_MS } from './queue.constants';
 import { QueueUnavailableError } from './queue-unavailable.error';
+
+export interface JobAddOptions extends JobPolicy {
+  /** With the id of a job that exists, add() returns that job instead of adding a second (idempotent submits). */
+  readonly jobId?: string;
+  /** Milliseconds before the job may run. */
+  readonly delay?: number;
+}
+
+/** add() for a job name no @JobHandler declares: a programming error, refused before anything is stored. */
+export class UnknownJobError extends Error {}
+
+/** `{ attempts: undefined }` leaves the policy's attempts in place instead of erasing them. */
+function definedFields<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
 
 /** Errors that mean Redis could not be reached, as opposed to a bug or a refused request. */
 const REDIS_UNAVAILABLE = /Command timed out|Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|LOADING|READONLY/i;
@@ -21,24 +37,26 @@ export class JobProducer {
   constructor(
     @InjectQueue(JOBS_QUEUE) private readonly queue: Queue,
     private readonly connections: RedisConnections,
-    private readonly config: AppConfig,
+    private readonly handlers: JobHandlerRegistry,
   ) {
     // As early as possible: BullMQ prints an 'error' nobody listens to. Connection trouble is already
     // logged once per state change by RedisModule.
     this.queue.on('error', (error) => this.logger.debug(`queue connection: ${error.message}`));
   }
 
-  /** Adds a job; with the same jobId again it returns the existing job instead of adding a second. */
-  add<T extends object>(name: string, data: T, jobId: string): Promise<Job<T>> {
-    return this.whileRedisIsUp(`enqueue a ${name} job`, () =>
-      this.queue.add(name, data, {
-        jobId,
-        attempts: this.config.queue.jobAttempts,
-        backoff: RETRY_BACKOFF,
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: KEEP_FAILED,
-      }) as Promise<Job<T>>,
-    );
+  /**
+   * Adds a job under its kind's @JobHandler policy, overridden field by field by `options`. Refused at once
+   * (UnknownJobError) when no handler declares `name`, whichever process would run it.
+   */
+  async add<T extends object>(name: string, data: T, options: JobAddOptions = {}): Promise<Job<T>> {
+    const handler = this.handlers.get(name);
+    if (!handler) {
+      const known = this.handlers.names();
+      throw new UnknownJobError(
+        `No @JobHandler('${name}') is declared in this application (known: ${known.length > 0 ? known.join(', ') : 'none'}); nothing was enqueued.`,
+      );
+    }
+    return this.whileRedisIsUp(`enqueue a ${name} job`, () => this.queue.add(name, data, { ...handler.policy, ...definedFields(options) }) as Promise<Job<T>>);
   }
 
   getJob(jobId: string): Promise<Job | undefined> {
@@ -50,9 +68,12 @@ export class JobProducer {
     return this.whileRedisIsUp('read a job state', () => job.getState());
   }
 
-  /** Moves a failed job back to waiting, failing fast like add. */
-  retry(job: Job): Promise<void> {
-    return this.whileRedisIsUp('retry a job', () => job.retry('failed'));
+  /** Moves a failed job back to waiting, failing fast like add; with `data`, the job runs on that (an input dropped at its failure, given again). */
+  retry(job: Job, data?: object): Promise<void> {
+    return this.whileRedisIsUp('retry a job', async () => {
+      if (data) await job.updateData(data);
+      await job.retry('failed');
+    });
   }
 
   private async whileRedisIsUp<T>(what: string, operation: () => Promise<T>): Promise<T> {

@@ -7,7 +7,7 @@ export const DASHBOARD_ROUTE = '/admin/queues';
 /** bull-board at /admin/queues behind HTTP basic auth; not mounted at all (404) without ADMIN_USER/ADMIN_PASSWORD. */
 @Module({})
 export class QueueDashboardModule {
-  static async forConfig(config: AppConfig): Promise<DynamicModule> {
+  static async register(config: AppConfig): Promise<DynamicModule> {
     if (!config.admin || config.appRole === 'worker') return { module: QueueDashboardModule };
     // Loaded only when enabled: bull-board's CommonJS build cannot require NestJS 12's ES modules under Jest.
     const [{ BullBoardModule }, { ExpressAdapter }, { BullMQAdapter }, { default: basicAuth }] = await Promise.all([

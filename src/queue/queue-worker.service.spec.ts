@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication } from '@nestjs/common';
+import { Injectable, INestApplication, Module } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CapturingLogger } from '../../test/support/capturing-logger';
@@ -8,7 +8,7 @@ import { until } from '../../test/support/until';
 import { createApp } from '../bootstrap';
 import { loadConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JobHandlers } from './job-handlers';
+import { JobHandler, OnJobCompleted, OnJobFailed } from './job-handler.decorator';
 import { JobProducer } from './job-producer.service';
 import { QueueWorker } from './queue-worker.service';
 
@@ -17,9 +17,78 @@ let app: INestApplication | undefined;
 const logger = new CapturingLogger();
 let jobCounter = 0;
 
-async function startApp(env: Record<string, string> = {}): Promise<INestApplication> {
+/** What the test job kinds do: each test sets the function its jobs run. */
+const behaviour: { run: (job: Job) => Promise<unknown> } = { run: async () => 'done' };
+
+/** Job kinds of these tests, declared the way features declare theirs. */
+@Injectable()
+class TestJobs {
+  @JobHandler('test:job')
+  run(job: Job): Promise<unknown> {
+    return behaviour.run(job);
+  }
+}
+
+/** Completions heard through @OnJobCompleted, per job id. */
+const completions = new Map<string, unknown[]>();
+
+@Injectable()
+class TestJobListeners {
+  @OnJobCompleted('test:job')
+  heard(job: Job, result: unknown): void {
+    completions.set(String(job.id), [...(completions.get(String(job.id)) ?? []), result]);
+  }
+}
+
+@Module({ providers: [TestJobs, TestJobListeners] })
+class TestJobsModule {}
+
+/** Two kinds that always fail, each under its own policy: the attempts each gets are counted. */
+@Injectable()
+class PolicyJobs {
+  static readonly calls = new Map<string, number>();
+
+  @JobHandler('test:two-attempts', { attempts: 2, backoff: { type: 'fixed', delay: 10 } })
+  twice(job: Job): Promise<never> {
+    return PolicyJobs.fail(job);
+  }
+
+  @JobHandler('test:four-attempts', { attempts: 4, backoff: { type: 'fixed', delay: 10 } })
+  fourTimes(job: Job): Promise<never> {
+    return PolicyJobs.fail(job);
+  }
+
+  static readonly failedForGood: string[] = [];
+
+  @OnJobFailed('test:two-attempts')
+  gaveUp(job: Job, error: Error): void {
+    PolicyJobs.failedForGood.push(`${job.name} after ${job.attemptsMade}: ${error.message}`);
+  }
+
+  private static async fail(job: Job): Promise<never> {
+    PolicyJobs.calls.set(job.name, (PolicyJobs.calls.get(job.name) ?? 0) + 1);
+    throw new Error('always fails');
+  }
+}
+
+@Module({ providers: [PolicyJobs] })
+class PolicyJobsModule {}
+
+/** A second declaration of TestJobs' kind, as a careless feature would write it. */
+@Injectable()
+class ClashingJobs {
+  @JobHandler('test:job')
+  run(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+@Module({ providers: [ClashingJobs] })
+class ClashingJobsModule {}
+
+async function startApp(env: Record<string, string> = {}, features: (new () => object)[] = [TestJobsModule]): Promise<INestApplication> {
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all', ...env });
-  app = await createApp(config, { logger });
+  app = await createApp(config, { logger }, features);
   await app.init();
   const connections = app.get(RedisConnections);
   await waitFor(() => (connections.statuses().every((status) => status.state === 'ready') ? true : undefined), 'Redis');
@@ -77,9 +146,8 @@ describe('QueueWorker shutdown', () => {
   it('stops taking jobs and lets the job in flight finish within the grace period', async () => {
     const nest = await startApp({ WORKER_SHUTDOWN_GRACE_SECONDS: '5' });
     const gated = gatedHandler();
-    const name = `test:gated:${++jobCounter}`;
-    nest.get(JobHandlers, { strict: false }).register(name, gated.handler);
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `gated-${jobCounter}`);
+    behaviour.run = gated.handler;
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `gated-${++jobCounter}` });
     await gated.started;
 
     const closing = nest.close();
@@ -93,9 +161,8 @@ describe('QueueWorker shutdown', () => {
   it('gives up after the grace period and leaves the job to stalled-job recovery', async () => {
     const nest = await startApp({ WORKER_SHUTDOWN_GRACE_SECONDS: '1' });
     const gated = gatedHandler();
-    const name = `test:gated:${++jobCounter}`;
-    nest.get(JobHandlers, { strict: false }).register(name, gated.handler);
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `gated-${jobCounter}`);
+    behaviour.run = gated.handler;
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `gated-${++jobCounter}` });
     await gated.started;
 
     const started = Date.now();
@@ -111,17 +178,50 @@ describe('QueueWorker shutdown', () => {
 describe('QueueWorker failures', () => {
   it('retries with backoff and logs each failure once with the job id and reason', async () => {
     const nest = await startApp({ QUEUE_JOB_ATTEMPTS: '2' });
-    const name = `test:failing:${++jobCounter}`;
+    const name = 'test:job';
     let calls = 0;
-    nest.get(JobHandlers, { strict: false }).register(name, async () => {
+    behaviour.run = async () => {
       calls += 1;
       throw new Error(`pharmacy ledger unavailable #${calls}`);
-    });
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `failing-${jobCounter}`);
+    };
+    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, { jobId: `failing-${++jobCounter}` });
     await waitFor(() => (calls >= 2 && logger.text.includes('failed for good') ? true : undefined), 'the final failure');
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) attempt 1/2 failed, will retry: pharmacy ledger unavailable #1`))).toHaveLength(1);
     expect(logger.lines.filter((line) => line.includes(`job failing-${jobCounter} (${name}) failed for good after 2 attempt(s): pharmacy ledger unavailable #2`))).toHaveLength(1);
     expect(await job.getState()).toBe('failed');
+  });
+});
+
+describe('Job kinds declared by features', () => {
+  it('gives each kind the attempts of its own policy', async () => {
+    const nest = await startApp({}, [TestJobsModule, PolicyJobsModule]);
+    const producer = nest.get(JobProducer, { strict: false });
+    const jobs = await Promise.all([producer.add('test:two-attempts', {}), producer.add('test:four-attempts', {})]);
+    for (const job of jobs) await until(() => job.getState(), (state) => state === 'failed');
+    expect(Object.fromEntries(PolicyJobs.calls)).toEqual({ 'test:two-attempts': 2, 'test:four-attempts': 4 });
+    // Told once, after the last attempt, not after the first.
+    await until(async () => PolicyJobs.failedForGood.length, (told) => told > 0);
+    expect(PolicyJobs.failedForGood).toEqual(['test:two-attempts after 2: always fails']);
+  });
+
+  it('tells @OnJobCompleted listeners once, after the job is stored as completed, with its result', async () => {
+    const nest = await startApp();
+    behaviour.run = async () => 'counted 12 boxes';
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `heard-${++jobCounter}` });
+    await until(async () => completions.get(String(job.id)), (heard) => heard !== undefined);
+    const stateWhenHeard = await job.getState();
+    expect(completions.get(String(job.id))).toEqual(['counted 12 boxes']);
+    expect(stateWhenHeard).toBe('completed');
+  });
+
+  it('does not boot with two handlers for one job name, and says which two', async () => {
+    const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), APP_ROLE: 'all' });
+    const clashing = await createApp(config, { logger }, [TestJobsModule, ClashingJobsModule]);
+    try {
+      await expect(clashing.init()).rejects.toThrow('Job "test:job" has two handlers, TestJobs.run and ClashingJobs.run: one process runs one handler per job name. Rename one of them.');
+    } finally {
+      await clashing.close();
+    }
   });
 });
 
@@ -139,9 +239,8 @@ describe('QueueWorker watchdog', () => {
     await waitFor(() => (worker.health().recreated === 1 ? true : undefined), 'the worker to be recreated');
     expect(logger.text).toMatch(/worker wedged: .* recreating it/);
 
-    const name = `test:after-recreate:${++jobCounter}`;
-    nest.get(JobHandlers, { strict: false }).register(name, async () => 'consumed');
-    const job = await nest.get(JobProducer, { strict: false }).add(name, {}, `after-${jobCounter}`);
+    behaviour.run = async () => 'consumed';
+    const job = await nest.get(JobProducer, { strict: false }).add('test:job', {}, { jobId: `after-${++jobCounter}` });
     expect(await until(() => job.getState(), (state) => state === 'completed')).toBe('completed');
     expect(worker.health()).toMatchObject({ running: true, connected: true, wedged: false, recreated: 1 });
   });

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
 import { RedisConnections } from '../redis';
-import { JobHandlers } from './job-handlers';
+import type { JobEvent } from './job-handler.decorator';
+import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE } from './queue.constants';
 import { JobOutcome, QueueMetrics } from './queue.metrics';
 
@@ -43,7 +44,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly config: AppConfig,
     private readonly connections: RedisConnections,
-    private readonly handlers: JobHandlers,
+    private readonly handlers: JobHandlerRegistry,
     private readonly metrics: QueueMetrics,
   ) {}
 
@@ -102,7 +103,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
       maxStalledCount: 1,
     });
     worker.on('failed', (job, error) => this.onFailed(job, error));
-    worker.on('completed', (job, result) => this.handlers.hooks(job.name).onCompleted?.(job, result));
+    worker.on('completed', (job, result) => this.onCompleted(job, result));
     worker.on('error', (error) => this.onError(error));
     this.blockingClient = undefined;
     void this.adoptBlockingClient(worker);
@@ -121,12 +122,13 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async process(job: Job): Promise<unknown> {
     const handler = this.handlers.get(job.name);
-    if (!handler) throw new UnrecoverableError(`no handler registered for job name "${job.name}"`);
+    // A job left by an older release whose kind is gone: retrying cannot help.
+    if (!handler) throw new UnrecoverableError(`no @JobHandler for job name "${job.name}" in this release`);
     this.active += 1;
     const started = performance.now();
     let outcome: JobOutcome = 'failed';
     try {
-      const result = await handler(job);
+      const result = await handler.run(job);
       outcome = 'completed';
       return result;
     } finally {
@@ -135,13 +137,27 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  private onCompleted(job: Job, result: unknown): void {
+    this.tell('completed', job, result);
+  }
+
   private onFailed(job: Job | undefined, error: Error): void {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;
     if (job.attemptsMade >= attempts || error instanceof UnrecoverableError) {
       this.logger.error(`job ${job.id} (${job.name}) failed for good after ${job.attemptsMade} attempt(s): ${error.message}`);
+      this.tell('failed', job, error);
     } else {
       this.logger.warn(`job ${job.id} (${job.name}) attempt ${job.attemptsMade}/${attempts} failed, will retry: ${error.message}`);
+    }
+  }
+
+  private tell(event: JobEvent, job: Job, outcome: unknown): void {
+    for (const listener of this.handlers.get(job.name)?.listeners[event] ?? []) {
+      // A listener's failure must not reach BullMQ's event emitter (an unhandled rejection ends the process).
+      Promise.resolve()
+        .then(() => listener.notify(job, outcome))
+        .catch((error: unknown) => this.logger.warn(`${listener.owner} failed for job ${job.id}: ${error instanceof Error ? error.message : String(error)}`));
     }
   }
 

@@ -1,28 +1,31 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { AppConfig } from '../config';
 import { MetricsModule } from '../metrics';
 import { RedisConnections, RedisModule } from '../redis';
-import { JobHandlers } from './job-handlers';
+import { JobHandlerRegistry } from './job-handler.registry';
 import { JobProducer } from './job-producer.service';
 import { JOBS_QUEUE } from './queue.constants';
-import { QueueDashboardModule } from './queue-dashboard.module';
 import { QueueHealthIndicator } from './queue.health';
 import { QueueMetrics } from './queue.metrics';
 import { QueueUnavailableFilter } from './queue-unavailable.error';
 import { QueueWorker } from './queue-worker.service';
 
 /**
- * BullMQ on RedisModule's clients: no Redis connection is made here. Producers use the fail-fast
- * `command` client; the worker (APP_ROLE worker or all) uses the `queue` client, which waits out outages.
+ * BullMQ on RedisModule's clients: no Redis connection is made here. Imported once, by AppModule, and global:
+ * features inject JobProducer and declare @JobHandler methods without importing anything of this module.
+ * Producers use the fail-fast `command` client; the one worker of the process (APP_ROLE worker or all) runs
+ * every job kind on the `queue` client, which waits out outages.
  */
 @Module({})
 export class QueueModule {
-  static forConfig(config: AppConfig): DynamicModule {
+  static forRoot(): DynamicModule {
     return {
       module: QueueModule,
+      global: true,
       imports: [
+        DiscoveryModule,
         RedisModule,
         MetricsModule,
         BullModule.forRootAsync({
@@ -34,10 +37,9 @@ export class QueueModule {
           }),
         }),
         BullModule.registerQueue({ name: JOBS_QUEUE }),
-        QueueDashboardModule.forConfig(config),
       ],
-      providers: [JobHandlers, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
-      exports: [JobHandlers, JobProducer],
+      providers: [JobHandlerRegistry, JobProducer, QueueWorker, QueueHealthIndicator, QueueMetrics, { provide: APP_FILTER, useClass: QueueUnavailableFilter }],
+      exports: [JobProducer],
     };
   }
 }

@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import type { ReportRequest } from './report-request';
 
 const ID_PREFIX = 'rpt_';
 const ID_HEX_LENGTH = 32;
+
+/** A report id as POST /reports hands it out: validates GET /reports/:id's parameter, and documents it. */
+export const reportIdSchema = z
+  .string()
+  .regex(new RegExp(`^${ID_PREFIX}[0-9a-f]{${ID_HEX_LENGTH}}$`), { error: `must be a report id: ${ID_PREFIX} followed by ${ID_HEX_LENGTH} lowercase hex digits` })
+  .meta({ description: 'The id POST /reports answered with.', example: `${ID_PREFIX}8e2b0c4d6f8a1b3c5d7e9f0a2b4c6d8e` });
 
 /**
  * Deterministic report id: the same tenant posting the same data gets the same id, so a retried POST finds the

@@ -3,8 +3,6 @@ import { z } from 'zod';
 export const REPORT_TYPES = ['sales-summary'] as const;
 export const MAX_SALES_LINES = 50_000;
 export const MAX_SKU_LENGTH = 64;
-/** More problems than this are summarised in one final entry, so a body of 50,000 bad lines does not produce a megabyte error. */
-export const MAX_PROBLEMS = 100;
 
 /** Zod reports a missing key as a type error on `undefined`; saying "is required" is clearer to the API caller. */
 const requiredOr =
@@ -45,12 +43,16 @@ const soldAtSchema = z.iso.datetime({
   ),
 });
 
-const saleLineSchema = z.strictObject(
-  { sku: skuSchema, quantity: quantitySchema, unitPrice: unitPriceSchema, soldAt: soldAtSchema },
-  { error: requiredOr('must be a JSON object') },
-);
+const saleLineSchema = z
+  .strictObject({ sku: skuSchema, quantity: quantitySchema, unitPrice: unitPriceSchema, soldAt: soldAtSchema }, { error: requiredOr('must be a JSON object') })
+  .meta({
+    id: 'SaleLine',
+    description: 'One sold line: `unitPrice` × `quantity` is its revenue, `soldAt` puts it on a UTC day.',
+    example: { sku: 'AMOX-500', quantity: 2, unitPrice: 3.5, soldAt: '2026-11-01T10:00:00Z' },
+  });
 
-const reportRequestSchema = z.strictObject(
+/** The body of POST /reports: validated by `@Body({ schema: reportRequestSchema })`, and its OpenAPI schema. */
+export const reportRequestSchema = z.strictObject(
   {
     type: z.enum(REPORT_TYPES, { error: requiredOr(`must be one of: ${REPORT_TYPES.join(', ')}`) }),
     sales: z
@@ -59,45 +61,8 @@ const reportRequestSchema = z.strictObject(
       .max(MAX_SALES_LINES, { error: `must have at most ${MAX_SALES_LINES} lines` }),
   },
   { error: 'must be a JSON object' },
-);
+).meta({ id: 'ReportRequest', description: 'Sales to summarise. The same tenant posting the same data gets the same report id.' });
 
 export type ReportType = (typeof REPORT_TYPES)[number];
 export type SaleLine = z.output<typeof saleLineSchema>;
 export type ReportRequest = z.output<typeof reportRequestSchema>;
-
-export type ParseReportRequestResult = { ok: true; value: ReportRequest } | { ok: false; problems: string[] };
-
-/**
- * Validates a POST /reports body. On failure lists every problem (capped at MAX_PROBLEMS plus a summary entry),
- * each starting with the path it concerns, e.g. `sales[3].quantity must be a positive integer`.
- */
-export function parseReportRequest(body: unknown): ParseReportRequestResult {
-  const parsed = reportRequestSchema.safeParse(body);
-  if (parsed.success) return { ok: true, value: parsed.data };
-
-  const issues = parsed.error.issues;
-  const shown = issues.length > MAX_PROBLEMS ? issues.slice(0, MAX_PROBLEMS) : issues;
-  const problems = shown.map(describeIssue);
-  const hidden = issues.length - shown.length;
-  if (hidden > 0) problems.push(`… and ${hidden} more ${hidden === 1 ? 'problem' : 'problems'}`);
-  return { ok: false, problems };
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const where = formatPath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((key) => JSON.stringify(key)).join(', ');
-    return `${where} has unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${keys}`;
-  }
-  return `${where} ${issue.message}`;
-}
-
-/** ['sales', 3, 'quantity'] -> sales[3].quantity; the empty path is the body itself. */
-function formatPath(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const segment of path) {
-    if (typeof segment === 'number') text += `[${segment}]`;
-    else text += text === '' ? String(segment) : `.${String(segment)}`;
-  }
-  return text === '' ? 'body' : text;
-}

@@ -1,21 +1,17 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth';
-import type { AppConfig } from '../config';
+import { JobResultsModule } from '../job-results';
 import { UserNotifierModule } from '../presence';
-import { QueueModule } from '../queue';
 import { ReportsController } from './reports.controller';
 import { ReportsService } from './reports.service';
 
-/** The reference feature: a job computes a report. Worker-only processes get the job handler and no routes. */
-@Module({})
-export class ReportsModule {
-  static forConfig(config: AppConfig): DynamicModule {
-    const servesHttp = config.appRole !== 'worker';
-    return {
-      module: ReportsModule,
-      imports: [QueueModule.forConfig(config), UserNotifierModule, ...(servesHttp ? [AuthModule] : [])],
-      controllers: servesHttp ? [ReportsController] : [],
-      providers: [ReportsService],
-    };
-  }
-}
+/**
+ * The reference feature: POST/GET /reports, and the report job (ReportsService.compute). Uses only the
+ * infrastructure's public exports: @JobHandler, JobResults (queue + cache), the JWT guard, the notifier.
+ */
+@Module({
+  imports: [AuthModule, JobResultsModule, UserNotifierModule],
+  controllers: [ReportsController],
+  providers: [ReportsService],
+})
+export class ReportsModule {}

@@ -1,0 +1,1 @@
+export { ReordersModule } from './reorders.module';
