@@ -783,8 +783,8 @@ async function throughput(snapshots: Record<'ours' | 'recipe', QueueSnapshot>): 
 // ---------------------------------------------------------------- instructions per job (callgrind)
 
 const INSTRUCTION_SETUPS = [BARE_SETUP, OURS_DEFAULT, RECIPE_SETUP, OURS_AT_RECIPE_CONCURRENCY] as const;
-/** Valgrind processes at a time: two setups (each a short and a long run); four at once fit the idle window. */
-const INSTRUCTION_SETUPS_AT_ONCE = 2;
+/** Setups counted at a time (each a short and a long run, so two valgrind processes): the machine is shared. */
+const INSTRUCTION_SETUPS_AT_ONCE = 1;
 
 /**
  * Instructions a job costs each setup, counted by valgrind's callgrind (all threads, user space). Unlike time, the
