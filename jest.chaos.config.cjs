@@ -1,9 +1,12 @@
 // The chaos suite (npm run test:chaos): several app processes, faults under load. Kept out of `npm test`
-// (its testRegex does not match) and run on its own, in band, by .ci/run after `npm test`.
-const base = require('./jest.config.cjs');
+// (no project of it matches) and run on its own, in band, by .ci/run after `npm test`.
+const { projects, ...runner } = require('./jest.config.cjs');
+const integration = projects.find((project) => project.displayName === 'integration');
 
 module.exports = {
-  ...base,
+  ...runner,
+  ...integration,
+  displayName: 'chaos',
   roots: ['<rootDir>/test'],
   testRegex: '\\.chaos-spec\\.ts$',
   testTimeout: 120_000,

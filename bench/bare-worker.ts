@@ -6,7 +6,7 @@
  *   BARE_CONCURRENCY  worker concurrency (unset: BullMQ's default)
  * It computes a "report" job with the app's own function (computeSalesSummary, the result kept as the job's return
  * value, BullMQ's default), and once BullMQ stored it as completed, sends the app's report:completed notification
- * (one PUBLISH through @socket.io/redis-emitter on a second connection, as UserNotifier does). What our worker does
+ * (one PUBLISH through @socket.io/redis-emitter on a second connection, as RealtimeService does in a worker). What our worker does
  * beyond that per job (storing the result in the cache's Redis tier, the QueueModule's bookkeeping) counts against
  * it in the ratio. It prints "bare worker ready" once consuming and exits 0 after SIGTERM (closing the worker, bounded).
  */
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });
-  // The app's channel under its default REDIS_KEY_PREFIX, so the PUBLISH is the one UserNotifier sends.
+  // The app's channel under its default REDIS_KEY_PREFIX, so the PUBLISH is the one RealtimeService sends from a worker.
   const notifier = new Emitter(new Redis({ host: url.hostname, port: Number(url.port) }), { key: adapterKey('pharmacare') });
   worker.on('completed', (job) => notifier.of(PRESENCE_NAMESPACE).to(userRoom(job.data.tenantId, job.data.userId)).emit('report:completed', { id: job.id }));
   worker.on('error', (error) => process.stderr.write(`bare worker error: ${error.message}\n`));

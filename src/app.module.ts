@@ -5,7 +5,7 @@ import { AppConfig, ConfigModule } from './config';
 import { HealthModule } from './health';
 import { HttpApiModule } from './http';
 import { MetricsModule } from './metrics';
-import { PresenceModule } from './presence';
+import { PresenceModule, RealtimeModule } from './presence';
 import { QueueDashboardModule, QueueModule } from './queue';
 import { RedisModule } from './redis';
 import { ReordersModule } from './reorders';
@@ -39,6 +39,7 @@ export class AppModule implements NestModule {
         HttpApiModule,
         MetricsModule,
         CacheModule,
+        RealtimeModule,
         QueueModule.forRoot(),
         ...(servesApi ? [AuthModule, PresenceModule, QueueDashboardModule.register(config)] : []),
       ],

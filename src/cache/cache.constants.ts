@@ -9,3 +9,9 @@ export const COMPUTE_LOCK_MS = 10_000;
 /** How long others wait for that instance's result before computing it themselves. */
 export const COMPUTE_WAIT_MS = 3_000;
 export const COMPUTE_POLL_MS = 50;
+
+/**
+ * The largest entry CacheService.setOrThrow stores (serialized): job results, which may be far over
+ * CACHE_MAX_VALUE_KB. Upstash refuses requests over 10 MB; this leaves room for the keys and the command.
+ */
+export const MAX_RESULT_BYTES = 8 * 1024 * 1024;

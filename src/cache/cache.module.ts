@@ -19,30 +19,43 @@ const tiersProvider = {
   inject: [RedisConnections, AppConfig],
   useFactory: (connections: RedisConnections, config: AppConfig): CacheTiers =>
     new CacheTiers(
-      { maxEntries: config.cache.memoryMaxEntries, maxBytes: config.cache.memoryMaxBytes, maxTtlMs: config.cache.memoryTtlMs },
+      {
+        maxEntries: config.cache.memoryMaxEntries,
+        maxBytes: config.cache.memoryMaxBytes,
+        maxEntryBytes: config.cache.maxValueBytes,
+        maxTtlMs: config.cache.memoryTtlMs,
+      },
       new RedisKeyvStore(connections.client('command'), { keyPrefix: config.redis.keyPrefix }),
     ),
 };
 
 /**
+ * The one pair of tiers of the process. A module of its own so that CacheModule and the CACHE_MANAGER that
+ * NestCacheModule builds both import it and get the same instance: providing the factory in each of them made
+ * two memory tiers, and CACHE_MANAGER's was invisible to invalidateTags, the metrics and the memory bounds.
+ */
+@Module({ imports: [RedisModule], providers: [tiersProvider], exports: [CACHE_TIERS] })
+class CacheTiersModule {}
+
+/**
  * @nestjs/cache-manager (cache-manager 7) over two Keyv tiers: a bounded in-process LRU, then Redis through
  * RedisModule's command client (the cache opens no connection). Inject CacheService for getOrSet, tags and
- * fail-open reads; CACHE_MANAGER works too, for code written against cache-manager.
+ * fail-open reads; CACHE_MANAGER works on the very same tiers, for code written against cache-manager.
  */
 @Global()
 @Module({
   imports: [
     RedisModule,
     MetricsModule,
+    CacheTiersModule,
     NestCacheModule.registerAsync({
-      imports: [RedisModule],
+      imports: [CacheTiersModule],
       inject: [CACHE_TIERS],
-      extraProviders: [tiersProvider],
       // The same Keyv class, typed once from its CommonJS and once from its ES module declarations.
       useFactory: (tiers: CacheTiers) => ({ stores: [tiers.memory, tiers.redis] as unknown as CacheManagerStores }),
     }),
   ],
-  providers: [tiersProvider, CacheService, CacheHealthIndicator, CacheMetrics, HttpCacheInterceptor],
+  providers: [CacheService, CacheHealthIndicator, CacheMetrics, HttpCacheInterceptor],
   exports: [CacheService, HttpCacheInterceptor, NestCacheModule],
 })
 export class CacheModule {}

@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { AppConfig } from '../config';
 import { InjectRedis, RedisConnections } from '../redis';
-import { CACHE_TIERS, COMPUTE_LOCK_MS, COMPUTE_POLL_MS, COMPUTE_WAIT_MS } from './cache.constants';
+import { CACHE_TIERS, COMPUTE_LOCK_MS, COMPUTE_POLL_MS, COMPUTE_WAIT_MS, MAX_RESULT_BYTES } from './cache.constants';
 import type { CacheTiers } from './cache-tiers';
+import type { EntryIndexing } from './redis-keyv.store';
 
 export type CacheSource = 'memory' | 'redis' | 'loader';
-export type CacheMode = 'redis+memory' | 'memory-only';
+/** `redis-read-only`: Redis answers reads but refuses writes (OOM under noeviction, a read-only replica). */
+export type CacheMode = 'redis+memory' | 'redis-read-only' | 'memory-only';
 
 /** Lookups by tier and outcome; `error`: the Redis tier was unusable or failed, so the read failed open. */
 export interface CacheLookupCounts {
@@ -26,7 +29,27 @@ export interface CacheGetOrSetOptions<T> extends CacheSetOptions {
   readonly shouldCache?: (value: T) => boolean;
 }
 
+/** setOrThrow's refusal: the value is not in Redis (too large, or Redis unreachable or refusing it). */
+export class CacheWriteError extends Error {
+  override readonly name = 'CacheWriteError';
+}
+
 const MAX_WARNED_KEYS = 1_000;
+
+/** What the cache asks of Redis; a refusal of one kind is over once that kind (or a store) succeeds again. */
+type RedisOperation = 'read' | 'lock' | 'store' | 'delete';
+
+/** What tryRedis returns for an operation that did not run or failed (undefined is a valid result: a miss). */
+const FAILED = Symbol('failed');
+
+interface ComputeLock {
+  readonly key: string;
+  readonly token: string;
+}
+
+function checkTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`cache entries need a positive ttlMs, got ${ttlMs}`);
+}
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 
@@ -43,7 +66,10 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   /** Key -> its tags, so an entry leaving the memory tier leaves the index too. */
   private readonly localKeyTags = new Map<string, Set<string>>();
   private readonly warnedOversize = new Set<string>();
-  private degradedReason?: string;
+  /** Why Redis is unusable (down, timing out), until any operation succeeds. */
+  private unusable?: string;
+  /** Operations Redis answers with an error (OOM under noeviction, READONLY, scripts refused), by kind. */
+  private readonly refused = new Map<RedisOperation, string>();
   private readonly lookups: CacheLookupCounts = { memory: { hit: 0, miss: 0 }, redis: { hit: 0, miss: 0, error: 0 } };
   private readonly prefix: string;
   private readonly channel: string;
@@ -75,7 +101,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   }
 
   mode(): CacheMode {
-    return this.degradedReason === undefined && this.redisUsable() ? 'redis+memory' : 'memory-only';
+    if (!this.redisUsable() || this.unusable !== undefined) return 'memory-only';
+    return this.refused.size > 0 ? 'redis-read-only' : 'redis+memory';
   }
 
   memoryStats(): { entries: number; bytes: number } {
@@ -96,9 +123,9 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     }
     this.lookups.memory.miss += 1;
     // Wrapped, so that a failed read (undefined) differs from a miss.
-    const read = await this.tryRedis(async () => ({ raw: await this.tiers.redis.get<T>(key, { raw: true }) }));
-    const raw = read?.raw;
-    if (!read) this.lookups.redis.error += 1;
+    const read = await this.tryRedis('read', async () => ({ raw: await this.tiers.redis.get<T>(key, { raw: true }) }));
+    const raw = read === FAILED ? undefined : read.raw;
+    if (read === FAILED) this.lookups.redis.error += 1;
     else this.lookups.redis[raw?.value === undefined ? 'miss' : 'hit'] += 1;
     if (raw?.value === undefined) return undefined;
     const remaining = typeof raw.expires === 'number' ? raw.expires - Date.now() : undefined;
@@ -108,43 +135,60 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
 
   /** Stores in both tiers; a value over CACHE_MAX_VALUE_KB is not cached (warned about once per key). */
   async set<T>(key: string, value: T, options: CacheSetOptions): Promise<boolean> {
+    return this.store(key, value, options);
+  }
+
+  /**
+   * Stores in Redis (with the tag indexes) and rejects with CacheWriteError unless Redis took it: for a value that
+   * exists nowhere else, like a job's result, whose producer must fail (and be retried) rather than lose it.
+   * Bounded by MAX_RESULT_BYTES (Upstash refuses requests over 10 MB), not CACHE_MAX_VALUE_KB; the memory tier
+   * keeps a copy only within CACHE_MAX_VALUE_KB.
+   */
+  async setOrThrow<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
+    checkTtl(options.ttlMs);
+    const stored = await this.tiers.serializeForRedis(value, options.ttlMs);
+    const size = Buffer.byteLength(stored);
+    if (size > MAX_RESULT_BYTES) throw new CacheWriteError(`not storing ${key}: ${Math.round(size / 1024)} KiB is over the ${MAX_RESULT_BYTES / 1024 / 1024} MiB cache result limit`);
+    if (!this.redisUsable()) {
+      this.markUnusable('Redis is unreachable');
+      throw new CacheWriteError(`not storing ${key}: Redis is unreachable`);
+    }
+    try {
+      await this.tiers.setInRedis(key, stored, options.ttlMs, this.indexing(key, options.tags));
+    } catch (error) {
+      const reason = this.failed('store', error);
+      throw new CacheWriteError(`not storing ${key}: Redis refused it (${reason})`, { cause: error });
+    }
+    this.succeeded('store');
+    await this.keepInMemory(key, value, options);
+  }
+
+  private async store<T>(key: string, value: T, options: CacheSetOptions, lock?: ComputeLock): Promise<boolean> {
+    checkTtl(options.ttlMs);
     const size = Buffer.byteLength(JSON.stringify(value) ?? '');
     if (size > this.config.cache.maxValueBytes) {
       this.warnOversize(key, size);
       return false;
     }
-    await this.tiers.memory.set(key, value, options.ttlMs);
-    for (const tag of options.tags ?? []) this.rememberLocally(tag, key);
-    await this.tryRedis(async () => {
-      await this.tiers.redis.set(key, value, options.ttlMs);
-      if (options.tags?.length) {
-        const pipeline = this.redis.pipeline();
-        const now = Date.now();
-        for (const tag of options.tags) {
-          // Scored by when the entry expires, so each write drops the keys whose entries are gone: a tag that
-          // keeps getting entries (a busy tenant's reports) would otherwise keep every key it ever had.
-          pipeline.zadd(this.tagKey(tag), now + options.ttlMs, key);
-          pipeline.zremrangebyscore(this.tagKey(tag), '-inf', now);
-          // The index lives as long as its longest entry, so an idle tag's index goes too.
-          pipeline.pexpire(this.tagKey(tag), options.ttlMs, 'GT');
-          pipeline.pexpire(this.tagKey(tag), options.ttlMs, 'NX');
-        }
-        await pipeline.exec();
-      }
-    });
-    return true;
+    await this.keepInMemory(key, value, options);
+    const stored = await this.tiers.serializeForRedis(value, options.ttlMs);
+    const written = await this.tryRedis('store', () => this.tiers.setInRedis(key, stored, options.ttlMs, this.indexing(key, options.tags, lock)));
+    return written !== FAILED;
   }
 
-  /** Interim (the cache-realtime branch replaces it): set(), but rejects when the Redis tier did not take the value. */
-  async setOrThrow<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
-    if (!this.redisUsable()) throw new Error(`cannot store ${key}: Redis is unreachable`);
-    await this.tiers.redis.set(key, value, options.ttlMs);
-    await this.set(key, value, options);
+  private async keepInMemory<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
+    // A value the memory tier refuses (over CACHE_MAX_VALUE_KB) never leaves it, so its tags must not be kept.
+    if (!(await this.tiers.memory.set(key, value, options.ttlMs))) return;
+    for (const tag of options.tags ?? []) this.rememberLocally(tag, key);
+  }
+
+  private indexing(key: string, tags: readonly string[] = [], lock?: ComputeLock): EntryIndexing {
+    return { indexKeys: tags.map((tag) => this.tagKey(tag)), member: key, lock };
   }
 
   async delete(key: string): Promise<void> {
     await this.tiers.memory.delete(key);
-    await this.tryRedis(() => this.tiers.redis.delete(key));
+    await this.tryRedis('delete', () => this.tiers.redis.delete(key));
   }
 
   /**
@@ -166,7 +210,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
    */
   async invalidateTags(tags: readonly string[]): Promise<void> {
     this.dropLocally(tags, []);
-    await this.tryRedis(async () => {
+    await this.tryRedis('delete', async () => {
       const keys = [...new Set((await Promise.all(tags.map((tag) => this.redis.zrange(this.tagKey(tag), '0', '-1')))).flat())];
       if (keys.length > 0) await this.tiers.redis.deleteMany(keys);
       await this.redis.unlink(...tags.map((tag) => this.tagKey(tag)));
@@ -178,47 +222,58 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     const cached = await this.get<T>(key);
     if (cached) return cached;
 
-    const lockKey = `${this.prefix}:cache-lock:${key}`;
-    const locked = await this.tryRedis(() => this.redis.set(lockKey, String(process.pid), 'PX', COMPUTE_LOCK_MS, 'NX'));
+    const lock: ComputeLock = { key: `${this.prefix}:cache-lock:${key}`, token: randomBytes(8).toString('hex') };
+    const locked = await this.tryRedis('lock', () => this.redis.set(lock.key, lock.token, 'PX', COMPUTE_LOCK_MS, 'NX'));
     if (locked === null) {
-      const computedElsewhere = await this.waitForValue<T>(key);
+      const computedElsewhere = await this.waitForValue<T>(key, lock.key);
       if (computedElsewhere) return computedElsewhere;
     }
+    const held = locked === 'OK' ? lock : undefined;
+    let released = false;
     try {
       const value = await loader();
-      if (options.shouldCache?.(value) !== false) await this.set(key, value, options);
+      // The write releases the lock in the same round trip.
+      if (options.shouldCache?.(value) !== false) released = (await this.store(key, value, options, held)) && held !== undefined;
       return { value, source: 'loader' };
     } finally {
-      if (locked === 'OK') await this.tryRedis(() => this.redis.del(lockKey));
+      if (held && !released) await this.tryRedis('delete', () => this.redis.del(held.key));
     }
   }
 
-  private async waitForValue<T>(key: string): Promise<{ value: T; source: 'redis' } | undefined> {
+  /**
+   * Polls for the value the lock holder computes. Stops as soon as the lock is gone without a value (the holder's
+   * loader failed, its value was not to be cached, Redis refused the write): waiting out COMPUTE_WAIT_MS then
+   * made every concurrent request on another instance 3 s late, for 60 reads.
+   */
+  private async waitForValue<T>(key: string, lockKey: string): Promise<{ value: T; source: 'redis' } | undefined> {
     const deadline = Date.now() + COMPUTE_WAIT_MS;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, COMPUTE_POLL_MS));
-      const raw = await this.tryRedis(() => this.tiers.redis.get<T>(key));
-      if (raw !== undefined) {
-        await this.tiers.memory.set(key, raw);
-        return { value: raw, source: 'redis' };
+      const polled = await this.tryRedis('read', () => this.tiers.pollRedis<T>(key, lockKey));
+      if (polled === FAILED) return undefined;
+      if (polled.value !== undefined) {
+        // For what is left of its life in Redis, not the memory tier's longest: it may be short-lived.
+        await this.tiers.memory.set(key, polled.value, polled.expires === undefined ? undefined : polled.expires - Date.now());
+        return { value: polled.value, source: 'redis' };
       }
+      if (!polled.locked) return undefined;
     }
     return undefined;
   }
 
   /** Runs a Redis-tier operation, or skips it while Redis is unusable: the cache fails open. */
-  private async tryRedis<T>(operation: () => Promise<T>): Promise<T | undefined> {
+  private async tryRedis<T>(operation: RedisOperation, run: () => Promise<T>): Promise<T | typeof FAILED> {
     if (!this.redisUsable()) {
-      this.markDegraded('Redis is unreachable');
-      return undefined;
+      this.markUnusable('Redis is unreachable');
+      return FAILED;
     }
     try {
-      const result = await operation();
-      this.markHealthy();
+      const result = await run();
+      this.succeeded(operation);
       return result;
     } catch (error) {
-      this.markDegraded(error instanceof Error ? error.message : String(error));
-      return undefined;
+      this.failed(operation, error);
+      return FAILED;
     }
   }
 
@@ -226,16 +281,35 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     return this.connections.status('command').state === 'ready';
   }
 
-  private markDegraded(reason: string): void {
-    if (this.degradedReason !== undefined) return;
-    this.degradedReason = reason;
+  /**
+   * A write Redis answered with an error is a refusal: reads may still work (OOM under noeviction refuses writes
+   * only). Anything else (timeout, connection lost, a read refused) makes the tier unusable. One line each, for
+   * as long as it lasts, however many operations fail meanwhile.
+   */
+  private failed(operation: RedisOperation, error: unknown): string {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (operation === 'read' || !(error instanceof ReplyError)) {
+      this.markUnusable(reason);
+    } else {
+      if (this.refused.size === 0) this.logger.warn(`Redis refuses cache writes (${reason}); reads still use Redis, new values stay in this instance's memory tier only`);
+      this.refused.set(operation, reason);
+    }
+    return reason;
+  }
+
+  private markUnusable(reason: string): void {
+    if (this.unusable !== undefined) return;
+    this.unusable = reason;
     this.logger.warn(`running on the memory tier only (${reason}); reads fall back to memory or the loader, writes to Redis are skipped`);
   }
 
-  private markHealthy(): void {
-    if (this.degradedReason === undefined) return;
-    this.degradedReason = undefined;
-    this.logger.log('Redis tier back: running on redis+memory');
+  private succeeded(operation: RedisOperation): void {
+    if (this.unusable === undefined && this.refused.size === 0) return;
+    this.unusable = undefined;
+    // A stored entry (a script writing several keys) proves every kind of write works again.
+    if (operation === 'store') this.refused.clear();
+    else this.refused.delete(operation);
+    if (this.refused.size === 0) this.logger.log('Redis tier back: running on redis+memory');
   }
 
   private warnOversize(key: string, size: number): void {

@@ -5,6 +5,8 @@ import { LRUCache } from 'lru-cache';
 export interface MemoryTierOptions {
   readonly maxEntries: number;
   readonly maxBytes: number;
+  /** A larger entry is not kept (whoever sets it: CacheService, CACHE_MANAGER, a Redis hit copied here). */
+  readonly maxEntryBytes: number;
   /** Upper bound of an entry's life here, whatever TTL it was set with. */
   readonly maxTtlMs: number;
   /** Called when an entry leaves (evicted, expired, deleted), with the key Keyv gave it. */
@@ -28,6 +30,7 @@ export class MemoryTierStore extends EventEmitter implements KeyvStoreAdapter {
     this.lru = new LRUCache<string, NonNullable<unknown>>({
       max: Math.max(1, options.maxEntries),
       maxSize: options.maxBytes,
+      maxEntrySize: Math.min(options.maxEntryBytes, options.maxBytes),
       ttl: options.maxTtlMs,
       ttlAutopurge: false,
       dispose: (_value, key) => options.onRemove?.(key),
@@ -46,8 +49,9 @@ export class MemoryTierStore extends EventEmitter implements KeyvStoreAdapter {
     if (value === undefined || value === null) return false;
     const entryTtl = ttl && ttl > 0 ? Math.min(ttl, this.opts.maxTtlMs) : this.opts.maxTtlMs;
     const size = Math.max(1, (typeof value === 'string' ? value : JSON.stringify(value)).length);
+    // Over maxEntryBytes lru-cache drops the key (and any older value of it) instead of storing.
     this.lru.set(key, value, { ttl: entryTtl, size });
-    return true;
+    return size <= this.lru.maxEntrySize;
   }
 
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {

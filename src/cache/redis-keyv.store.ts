@@ -7,6 +7,40 @@ export interface RedisKeyvStoreOptions {
   keyPrefix: string;
 }
 
+/** What else one write does besides storing the entry, in the same round trip. */
+export interface EntryIndexing {
+  /** Redis keys of the tag indexes to list the entry in: sorted sets of member -> expiry (epoch ms). */
+  readonly indexKeys: readonly string[];
+  /** What the indexes list: the caller's key, without store prefix or namespace. */
+  readonly member: string;
+  /** A compute lock to release, if it still holds this token (it may have expired and been taken by another). */
+  readonly lock?: { readonly key: string; readonly token: string };
+}
+
+/**
+ * KEYS: entry, [lock,] index... ARGV: value, ttlMs, nowMs, member, lock token ('' for none).
+ * Each index drops the members whose entries have expired, and lives as long as its longest entry, so neither
+ * a busy tag nor an idle one keeps keys of entries that are gone.
+ */
+const SET_INDEXED = `
+local ttl = tonumber(ARGV[2])
+local expires = tonumber(ARGV[3]) + ttl
+local locked = ARGV[5] ~= ''
+local first = 2
+if locked then first = 3 end
+for i = first, #KEYS do
+  redis.call('ZADD', KEYS[i], expires, ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[3])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+-- Last, so that an index that fails (a key of another type) leaves no entry invalidateTags cannot find.
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+if locked and redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
+return 1
+`;
+
+type ScriptedRedis = Redis & { cacheSetIndexed(numberOfKeys: number, ...args: string[]): Promise<number> };
+
 /** SCAN COUNT hint for clear(); each page of matches goes out as one UNLINK. */
 const CLEAR_BATCH = 500;
 
@@ -37,12 +71,14 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   readonly opts: { keyPrefix: string };
   /** Set by Keyv (its `namespace` option, 'keyv' by default); keys Keyv passes already start with it. */
   namespace?: string | undefined;
-  private readonly client: Redis;
+  private readonly client: ScriptedRedis;
   private readonly root: string;
 
   constructor(client: Redis, options: RedisKeyvStoreOptions) {
     super();
-    this.client = client;
+    this.client = client as ScriptedRedis;
+    // Defined once on the shared client (ioredis sends EVALSHA, and EVAL once after a NOSCRIPT).
+    if (typeof this.client.cacheSetIndexed !== 'function') client.defineCommand('cacheSetIndexed', { lua: SET_INDEXED });
     this.opts = { keyPrefix: options.keyPrefix };
     this.root = `${options.keyPrefix}:cache:`;
   }
@@ -51,6 +87,12 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   async get<Value>(key: string): Promise<Value | undefined> {
     const value = await this.client.get(this.redisKey(key));
     return value === null ? undefined : (value as Value);
+  }
+
+  /** The stored value, and whether `lockKey` still exists: one MGET, for who waits on another's computation. */
+  async getWhileLocked(key: string, lockKey: string): Promise<{ value?: string; locked: boolean }> {
+    const [value, lock] = await this.client.mget(this.redisKey(key), lockKey);
+    return { value: value ?? undefined, locked: lock !== null };
   }
 
   /** One MGET; missing keys come back as undefined in their position. */
@@ -67,6 +109,18 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     if (px === undefined) await this.client.set(redisKey, stored);
     else await this.client.set(redisKey, stored, 'PX', px);
     return true;
+  }
+
+  /**
+   * Stores an entry (key as Keyv passes it, value already serialized) with a TTL, lists it in its tag indexes and
+   * releases the compute lock: one billable command (a script) however many tags, where separate commands cost
+   * 4 per tag plus 2. Rejects if Redis did not take it, e.g. OOM under noeviction (then nothing was written).
+   */
+  async setIndexed(key: string, value: string, ttlMs: number, indexing: EntryIndexing): Promise<void> {
+    const px = toPx(ttlMs);
+    if (px === undefined) throw new RangeError(`RedisKeyvStore: an indexed entry needs a positive ttl, got ${ttlMs}`);
+    const keys = [this.redisKey(key), ...(indexing.lock ? [indexing.lock.key] : []), ...indexing.indexKeys];
+    await this.client.cacheSetIndexed(keys.length, ...keys, value, String(px), String(Date.now()), indexing.member, indexing.lock?.token ?? '');
   }
 
   /** One pipeline, so one round trip however many entries. */

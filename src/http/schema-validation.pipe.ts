@@ -1,9 +1,16 @@
 import { ArgumentMetadata, BadRequestException, Injectable, StandardSchemaValidationPipe } from '@nestjs/common';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describeIssues } from './validation-problems';
 
-/** 400 `{ statusCode: 400, error: 'Bad Request', message: [every problem] }`: the one shape of every invalid input. */
+/**
+ * 400 `{ statusCode: 400, error: 'Bad Request', message: [every problem] }`: the one shape of every invalid input.
+ * It keeps the issues too: global pipes also run on socket payloads, whose ack names the payload, not a body.
+ */
 export class SchemaValidationException extends BadRequestException {
-  constructor(readonly problems: string[]) {
+  constructor(
+    readonly problems: string[],
+    readonly issues: readonly StandardSchemaV1.Issue[] = [],
+  ) {
     super({ statusCode: 400, error: 'Bad Request', message: problems });
   }
 }
@@ -26,7 +33,7 @@ export class SchemaValidationPipe extends StandardSchemaValidationPipe {
     const result = await this.validate<T>(value, schema, this.validateOptions);
     if (!result.issues) return this.isTransformEnabled ? result.value : value;
     if (metadata.type === 'body' && metadata.data === undefined && value === undefined) throw new SchemaValidationException([MISSING_BODY_PROBLEM]);
-    throw new SchemaValidationException(describeIssues(result.issues, subjectOf(metadata)));
+    throw new SchemaValidationException(describeIssues(result.issues, subjectOf(metadata)), result.issues);
   }
 }
 

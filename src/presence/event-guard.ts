@@ -1,4 +1,4 @@
-import { CLIENT_EVENTS, EVENT_BURST, EVENTS_PER_SECOND, MAX_EVENT_BYTES } from './presence.constants';
+import { EVENT_BURST, EVENTS_PER_SECOND, MAX_EVENT_BYTES } from './presence.constants';
 
 /** A token bucket: `capacity` events at once, refilled continuously at `perSecond`. */
 export class TokenBucket {
@@ -26,14 +26,14 @@ export class TokenBucket {
 
 export type EventCheck = { ok: true } | { ok: false; error: string };
 
-const KNOWN_EVENTS = new Set<string>(Object.values(CLIENT_EVENTS));
-
 /**
- * Whether a client event (its name and arguments, the ack callback already removed) may reach a handler.
- * Size is measured as JSON, which is what the socket.io parser received for non-binary packets.
+ * Whether a client event (its name and arguments, the ack callback already removed) may reach a handler: one
+ * of the `known` events (those some gateway handles) and at most MAX_EVENT_BYTES. Its payload's shape is its
+ * handler's `@MessageBody({ schema })`. Size is measured as JSON, which is what the socket.io parser received
+ * for non-binary packets.
  */
-export function checkClientEvent(event: unknown, args: readonly unknown[]): EventCheck {
-  if (typeof event !== 'string' || !KNOWN_EVENTS.has(event)) return { ok: false, error: 'unknown event' };
+export function checkClientEvent(event: unknown, args: readonly unknown[], known: ReadonlySet<string>): EventCheck {
+  if (typeof event !== 'string' || !known.has(event)) return { ok: false, error: 'unknown event' };
   let size: number;
   try {
     size = Buffer.byteLength(JSON.stringify(args) ?? '');
@@ -41,15 +41,5 @@ export function checkClientEvent(event: unknown, args: readonly unknown[]): Even
     return { ok: false, error: 'payload is not serializable' };
   }
   if (size > MAX_EVENT_BYTES) return { ok: false, error: `payload too large (${size} bytes, at most ${MAX_EVENT_BYTES})` };
-  switch (event) {
-    case CLIENT_EVENTS.list:
-      return args.every(isEmptyPayload) && args.length <= 1 ? { ok: true } : { ok: false, error: `${event} takes no payload (or {})` };
-    default:
-      return { ok: false, error: 'unknown event' };
-  }
-}
-
-function isEmptyPayload(value: unknown): boolean {
-  if (value === undefined || value === null) return true;
-  return typeof value === 'object' && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype && Object.keys(value).length === 0;
+  return { ok: true };
 }

@@ -1,26 +1,24 @@
 import { Injectable } from '@nestjs/common';
-import type { Namespace } from 'socket.io';
+import type { RealtimeNamespace, ServerEventName, ServerEvents } from './realtime-events';
 
 /**
- * The /presence namespace once the gateway has it, for the services that emit into it. Emitting to a room
- * reaches that room on every instance through the Redis adapter.
+ * The realtime namespace once the presence gateway has it (APP_ROLE web or all), for RealtimeService. Emitting
+ * to a room reaches that room on every instance through the Redis adapter.
  */
 @Injectable()
 export class PresenceSockets {
-  private namespace?: Namespace;
+  private namespace?: RealtimeNamespace;
   private draining = false;
 
-  attach(namespace: Namespace): void {
+  attach(namespace: RealtimeNamespace): void {
     this.namespace = namespace;
   }
 
-  get attached(): boolean {
-    return this.namespace !== undefined;
-  }
-
-  emit(room: string, event: string, payload: unknown): boolean {
+  /** False while no namespace is attached (a worker, or before the gateway's init): nothing was sent. */
+  emit<E extends ServerEventName>(room: string, event: E, payload: ServerEvents[E]): boolean {
     if (!this.namespace) return false;
-    this.namespace.to(room).emit(event, payload);
+    // socket.io's typed emit cannot narrow a generic event name to its listener; the signature above checks it.
+    (this.namespace.to(room).emit as (event: string, payload: unknown) => boolean)(event, payload);
     return true;
   }
 

@@ -1,3 +1,6 @@
+import { z } from 'zod';
+
+/** The one realtime namespace: presence and every feature's events, behind the handshake's JWT check. */
 export const PRESENCE_NAMESPACE = '/presence';
 
 /** Server-to-client events. */
@@ -7,10 +10,15 @@ export const PRESENCE_EVENTS = {
   snapshot: 'presence:snapshot',
 } as const;
 
-/** Client-to-server events; anything else is answered with an error ack. */
+/** Client-to-server events of presence; an event no gateway handles is answered with an error ack. */
 export const CLIENT_EVENTS = {
   list: 'presence:list',
 } as const;
+
+/** presence:list takes no payload (nothing, null or {}). */
+const NO_PAYLOAD = `${CLIENT_EVENTS.list} takes no payload (or {})`;
+export const presenceListRequest = z.union([z.undefined(), z.null(), z.strictObject({}, { error: NO_PAYLOAD })], { error: NO_PAYLOAD });
+export type PresenceListRequest = z.infer<typeof presenceListRequest>;
 
 export const MAX_EVENT_BYTES = 1024;
 /** Per socket: a burst of this many events, refilled at this many a second. */

@@ -1,51 +1,34 @@
 import { Logger } from '@nestjs/common';
-import {
-  ConnectedSocket,
-  OnGatewayConnection,
-  OnGatewayDisconnect,
-  OnGatewayInit,
-  SubscribeMessage,
-  WebSocketGateway,
-} from '@nestjs/websockets';
-import type { DefaultEventsMap, Namespace, Socket } from 'socket.io';
-import { Principal, TokenVerifier } from '../auth';
+import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit } from '@nestjs/websockets';
+import { TokenVerifier } from '../auth';
+import { ClientEventRegistry } from './client-event-registry';
 import { checkClientEvent, TokenBucket } from './event-guard';
-import {
-  CLIENT_EVENTS,
-  ErrorAck,
-  MAX_FRAME_BYTES,
-  PRESENCE_EVENTS,
-  PRESENCE_NAMESPACE,
-  PresenceSnapshot,
-  tenantRoom,
-  userRoom,
-} from './presence.constants';
+import { CLIENT_EVENTS, PRESENCE_EVENTS, presenceListRequest, tenantRoom, userRoom } from './presence.constants';
+import type { ErrorAck, PresenceListRequest, PresenceSnapshot } from './presence.constants';
 import { PresenceService } from './presence.service';
 import { PresenceSockets } from './presence-sockets';
-
-interface SocketData {
-  principal: Principal;
-}
-
-type PresenceSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
-type PresenceNamespace = Namespace<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
+import type { RealtimeNamespace, RealtimeSocket } from './realtime-events';
+import { OnClientEvent, RealtimeGateway } from './realtime-gateway';
 
 /**
- * /presence. Clients connect with `io(url + '/presence', { auth: { token }, transports: ['websocket'] })`:
- * HTTP long-polling needs sticky sessions, which Render does not give.
+ * The realtime namespace (/presence). Clients connect with `io(url + '/presence', { auth: { token }, transports: ['websocket'] })`:
+ * HTTP long-polling needs sticky sessions, which Render does not give. This gateway owns what every socket of
+ * the namespace goes through, whichever gateway handles its events: the JWT check in the handshake, the rooms,
+ * and the per-socket guard (unknown events, size, rate).
  */
-@WebSocketGateway({ namespace: PRESENCE_NAMESPACE, maxHttpBufferSize: MAX_FRAME_BYTES, cors: { origin: true } })
-export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGatewayConnection<PresenceSocket>, OnGatewayDisconnect<PresenceSocket> {
+@RealtimeGateway()
+export class PresenceGateway implements OnGatewayInit<RealtimeNamespace>, OnGatewayConnection<RealtimeSocket>, OnGatewayDisconnect<RealtimeSocket> {
   private readonly logger = new Logger('Presence');
 
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly presence: PresenceService,
     private readonly sockets: PresenceSockets,
+    private readonly clientEvents: ClientEventRegistry,
   ) {}
 
-  afterInit(namespace: PresenceNamespace): void {
-    this.sockets.attach(namespace as Namespace);
+  afterInit(namespace: RealtimeNamespace): void {
+    this.sockets.attach(namespace);
     namespace.use((socket, next) => {
       if (this.sockets.isDraining) return next(new Error('server shutting down'));
       const token: unknown = socket.handshake.auth.token;
@@ -58,16 +41,17 @@ export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGate
     });
   }
 
-  async handleConnection(socket: PresenceSocket): Promise<void> {
+  async handleConnection(socket: RealtimeSocket): Promise<void> {
     const { principal } = socket.data;
     void socket.join([tenantRoom(principal.tenantId), userRoom(principal.tenantId, principal.userId)]);
     const bucket = new TokenBucket();
+    const known = this.clientEvents.events();
     socket.use((packet, next) => {
       const [event, ...rest] = packet as unknown[];
       const last = rest.at(-1);
       const ack = typeof last === 'function' ? (last as (reply: ErrorAck) => void) : undefined;
       const args = ack ? rest.slice(0, -1) : rest;
-      const check = bucket.take() ? checkClientEvent(event, args) : ({ ok: false, error: 'rate limited' } as const);
+      const check = bucket.take() ? checkClientEvent(event, args, known) : ({ ok: false, error: 'rate limited' } as const);
       if (check.ok) return next();
       ack?.({ error: check.error });
     });
@@ -81,12 +65,12 @@ export class PresenceGateway implements OnGatewayInit<PresenceNamespace>, OnGate
     }
   }
 
-  handleDisconnect(socket: PresenceSocket): void {
+  handleDisconnect(socket: RealtimeSocket): void {
     this.presence.disconnect(socket.data.principal);
   }
 
-  @SubscribeMessage(CLIENT_EVENTS.list)
-  async list(@ConnectedSocket() socket: PresenceSocket): Promise<PresenceSnapshot | ErrorAck> {
+  @OnClientEvent(CLIENT_EVENTS.list)
+  async list(@MessageBody({ schema: presenceListRequest }) _request: PresenceListRequest, @ConnectedSocket() socket: RealtimeSocket): Promise<PresenceSnapshot | ErrorAck> {
     try {
       return { users: await this.presence.snapshot(socket.data.principal.tenantId) };
     } catch {

@@ -5,9 +5,10 @@ import type { Redis } from 'ioredis';
 import type { Principal } from '../auth';
 import { AppConfig } from '../config';
 import { InjectRedis } from '../redis';
-import { OfflineEvent, OnlineEvent, OnlineUser, PRESENCE_EVENTS, tenantRoom } from './presence.constants';
+import { OfflineEvent, OnlineEvent, OnlineUser, PRESENCE_EVENTS } from './presence.constants';
 import { definePresenceScripts, PresenceKeys, PresenceRedis } from './presence.scripts';
 import { PresenceSockets } from './presence-sockets';
+import { RealtimeService } from './realtime.service';
 
 /** What this instance knows about one user of one tenant. */
 interface LocalUser {
@@ -56,6 +57,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     @InjectRedis('command') redis: Redis,
     private readonly sockets: PresenceSockets,
+    private readonly realtime: RealtimeService,
     private readonly config: AppConfig,
   ) {
     this.keys = new PresenceKeys(config.redis.keyPrefix, this.instanceId);
@@ -185,7 +187,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     if (registered === 1) this.resyncAllExcept(user);
     if (wentOnline === 1) {
       const event: OnlineEvent = { userId: user.userId, since: new Date(Number(since)).toISOString() };
-      this.sockets.emit(tenantRoom(user.tenantId), PRESENCE_EVENTS.online, event);
+      this.realtime.emitToTenant(user.tenantId, PRESENCE_EVENTS.online, event);
     }
   }
 
@@ -294,7 +296,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
 
   private emitOffline(tenantId: string, userId: string, lastSeen: number): void {
     const event: OfflineEvent = { userId, lastSeen: new Date(lastSeen).toISOString() };
-    this.sockets.emit(tenantRoom(tenantId), PRESENCE_EVENTS.offline, event);
+    this.realtime.emitToTenant(tenantId, PRESENCE_EVENTS.offline, event);
   }
 
   private redisFailed(error: unknown): void {

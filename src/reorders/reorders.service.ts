@@ -4,7 +4,7 @@ import type { Job } from 'bullmq';
 import type { Principal } from '../auth';
 import { CacheService, tenantKey, tenantTag } from '../cache';
 import { JobAnswer, JobResults, ResultSlot } from '../job-results';
-import { UserNotifier } from '../presence';
+import { RealtimeService } from '../presence';
 import { JobHandler, OnJobCompleted, OnJobFailed } from '../queue';
 import type { ReorderRequest } from './reorder-request';
 import { computeReorderSuggestions, ReorderSuggestions } from './reorder-suggestions';
@@ -38,7 +38,7 @@ export class ReordersService {
   constructor(
     private readonly results: JobResults,
     private readonly cache: CacheService,
-    private readonly notifier: UserNotifier,
+    private readonly realtime: RealtimeService,
   ) {}
 
   submit(principal: Principal, request: ReorderRequest): Promise<ReorderAnswer> {
@@ -66,7 +66,7 @@ export class ReordersService {
 
   @OnJobCompleted(REORDER_JOB)
   tellAuthor(job: Job<ReorderJobData>): void {
-    this.notifier.notifyUser(job.data, REORDER_COMPLETED, { id: job.id });
+    this.realtime.emitToUser(job.data.tenantId, job.data.userId, REORDER_COMPLETED, { id: String(job.id) });
   }
 
   @OnJobFailed(REORDER_JOB)

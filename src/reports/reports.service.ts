@@ -4,7 +4,7 @@ import type { Principal } from '../auth';
 import { tenantKey, tenantTag } from '../cache';
 import { AppConfig } from '../config';
 import { JobAnswer, JobResults, JobView, ResultSlot } from '../job-results';
-import { UserNotifier } from '../presence';
+import { RealtimeService } from '../presence';
 import { JobHandler, OnJobCompleted, OnJobFailed } from '../queue';
 import { reportId } from './report-id';
 import type { ReportJobData } from './report-job';
@@ -26,7 +26,7 @@ export class ReportsService {
   constructor(
     private readonly results: JobResults,
     private readonly config: AppConfig,
-    private readonly notifier: UserNotifier,
+    private readonly realtime: RealtimeService,
   ) {}
 
   /** Enqueues the report, or returns the one already computed for the same tenant and data. */
@@ -53,7 +53,7 @@ export class ReportsService {
 
   @OnJobCompleted(REPORT_JOB)
   tellAuthor(job: Job<ReportJobData>): void {
-    this.notifier.notifyUser(job.data, REPORT_COMPLETED, { id: job.id });
+    this.realtime.emitToUser(job.data.tenantId, job.data.userId, REPORT_COMPLETED, { id: String(job.id) });
   }
 
   @OnJobFailed(REPORT_JOB)

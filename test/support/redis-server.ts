@@ -43,7 +43,9 @@ const CLI_TIMEOUT_MS = 5_000;
 const OUTPUT_LIMIT = 64 * 1024;
 const PROBE_NAME = 'test-harness-probe';
 const START_ATTEMPTS = 3;
-const NOT_FOUND = 'redis-server not found on PATH: install it (apt-get install redis-server)';
+const NOT_FOUND =
+  'redis-server not found on PATH: install it (apt-get install redis-server). ' +
+  'Unit specs (*.spec.ts) never find it (test/support/unit-project.cjs): name a spec that needs Redis *.int-spec.ts';
 
 interface Running {
   child: ChildProcess;

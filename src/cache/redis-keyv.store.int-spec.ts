@@ -379,3 +379,37 @@ describe('RedisKeyvStore behind Keyv', () => {
     expect(await serverKeys()).toEqual(['pharmacare:cache:other:a']);
   });
 });
+
+describe('RedisKeyvStore.setIndexed', () => {
+  it('stores the entry with its ttl and lists it in each index, in one script call', async () => {
+    const { commands, writes } = await observe(() =>
+      store.setIndexed('v1:k', '{"value":1}', 60_000, { indexKeys: ['pharmacare:cache-tags:a', 'pharmacare:cache-tags:b'], member: 'k' }),
+    );
+    expect(writes).toBe(1);
+    expect(Object.keys(commands).filter((name) => name.startsWith('eval'))).toHaveLength(1);
+    expect(await admin.get('pharmacare:cache:v1:k')).toBe('{"value":1}');
+    expect(await admin.pttl('pharmacare:cache:v1:k')).toBeGreaterThan(50_000);
+    for (const index of ['pharmacare:cache-tags:a', 'pharmacare:cache-tags:b']) {
+      expect(await admin.zrange(index, '0', '-1')).toEqual(['k']);
+      expect(await admin.pttl(index)).toBeGreaterThan(50_000);
+    }
+  });
+
+  it('releases the lock only while it still holds the given token', async () => {
+    await admin.set('pharmacare:cache-lock:k', 'someone-else', 'PX', 10_000);
+    await store.setIndexed('v1:k', 'v', 60_000, { indexKeys: [], member: 'k', lock: { key: 'pharmacare:cache-lock:k', token: 'mine' } });
+    expect(await admin.get('pharmacare:cache-lock:k')).toBe('someone-else');
+    await store.setIndexed('v1:k', 'v', 60_000, { indexKeys: [], member: 'k', lock: { key: 'pharmacare:cache-lock:k', token: 'someone-else' } });
+    expect(await admin.exists('pharmacare:cache-lock:k')).toBe(0);
+  });
+
+  it('rejects, writing no entry, when an index cannot be written', async () => {
+    await admin.set('pharmacare:cache-tags:broken', 'not a sorted set');
+    await expect(store.setIndexed('v1:k', 'v', 60_000, { indexKeys: ['pharmacare:cache-tags:broken'], member: 'k' })).rejects.toThrow(/WRONGTYPE/);
+    expect(await admin.exists('pharmacare:cache:v1:k')).toBe(0);
+  });
+
+  it('refuses a ttl that is not positive: an indexed entry must expire', async () => {
+    await expect(store.setIndexed('v1:k', 'v', 0, { indexKeys: [], member: 'k' })).rejects.toThrow(RangeError);
+  });
+});
