@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { JOBS_QUEUE } from '../src/queue/queue.constants';
 import { Cluster } from './support/cluster';
 import { JobLedger } from './support/job-ledger';
@@ -39,6 +40,10 @@ const PROXY_LATENCY_MS = 50;
 const LATENCY_HOLD_MS = 10_000;
 /** Redis restarts: how long it stays down, so requests meet a refused connection, not just a reset. */
 const REDIS_DOWN_MS = 2_000;
+/** Bad states: how long Redis stays full (noeviction OOM) or at its connection limit. */
+const BAD_STATE_MS = 5_000;
+/** At the connection limit: of the 12 app connections cut and reconnecting, this many find no free slot. */
+const REFUSED_CONNECTIONS = 4;
 const WARM_REPORTS = 10;
 const HTTP_LOOPS = 6;
 const HTTP_PAUSE_MS = 20;
@@ -100,6 +105,18 @@ async function presenceRightAfter(since: number): Promise<number> {
     if (mismatch === undefined) return Date.now() - since;
     if (Date.now() > deadline) throw new Error(`presence still wrong: ${mismatch}`);
     await delay(200);
+  }
+}
+
+/** A connection of the harness's own, straight to Redis (not through the proxy), for CONFIG SET while it is full. */
+async function withAdmin<T>(work: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    admin.disconnect();
   }
 }
 
@@ -236,6 +253,36 @@ describe('under load: 3 instances, HTTP, a job stream, 500 sockets', () => {
     expectWithstood(result);
   }, 90_000);
 
+  it('Redis out of memory (maxmemory reached, noeviction) for 5 s', async () => {
+    const result = await withAdmin((admin) =>
+      underFault('redis OOM 5 s', async () => {
+        await admin.config('SET', 'maxmemory', '1');
+        await Promise.all([delay(BAD_STATE_MS), churn()]);
+        await admin.config('SET', 'maxmemory', '0');
+      }),
+    );
+    expectWithstood(result);
+    // POST /reports meets the full Redis: answered 503 (with Retry-After), not 500.
+    const posts = workload.recorder.inPhase('redis OOM 5 s').filter((record) => record.route === 'POST /reports');
+    expect(posts.filter((record) => record.outcome === 503).length).toBeGreaterThan(0);
+    expect(posts.filter((record) => isServerError(record) && record.outcome !== 503)).toEqual([]);
+  }, 90_000);
+
+  it('Redis at its connection limit for 5 s (every connection cut, 4 of 12 find no slot)', async () => {
+    const result = await withAdmin((admin) =>
+      underFault('redis maxclients 5 s', async () => {
+        const connected = Number(/connected_clients:(\d+)/.exec(await admin.info('clients'))?.[1]);
+        await admin.config('SET', 'maxclients', String(connected - REFUSED_CONNECTIONS));
+        proxy.cutAll();
+        await Promise.all([delay(BAD_STATE_MS), churn()]);
+        await admin.config('SET', 'maxclients', '10000');
+      }),
+    );
+    expectWithstood(result);
+    const refusals = cluster.everyApp.flatMap((app) => app.matching(/max number of clients reached/));
+    expect(refusals.length).toBeGreaterThan(0);
+  }, 90_000);
+
   it('an app instance SIGKILLed (and replaced)', async () => {
     const result = await underFault('app SIGKILL', async () => {
       // A backlog, and the kill once every worker slot is busy (3 workers × concurrency 2), so the victim most
@@ -319,7 +366,7 @@ function printSummary(): void {
   for (const [key, n] of serverErrors) lines.push(`5xx: ${key} ×${n}`);
   // Connection trouble is expected (one line per state change); anything else logged at ERROR is worth reading.
   const errors = cluster.everyApp.flatMap((app) => app.matching(/\bERROR\b/));
-  const unexpected = errors.filter((line) => !/\[Redis:\w+\]/.test(line));
+  const unexpected = errors.filter((line) => !/\[Redis(:[\w-]+)?\]/.test(line));
   lines.push(`app ERROR lines: ${errors.length}, of which not about Redis connections: ${unexpected.length}`, ...unexpected.slice(0, 10).map((line) => `  ${line.slice(0, 300)}`));
   if (drained) {
     lines.push(

@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './support/free-port';
+import { Redis } from 'ioredis';
+import { RedisCluster } from './support/redis-cluster';
 import { RedisServer, stopAllRedisServers } from './support/redis-server';
 import { generateTestCertificates, type TestCertificates } from './support/tls-certificates';
 
@@ -165,10 +167,72 @@ describe('npm run doctor (dist/doctor.js)', () => {
       expect(run.output).not.toContain(PASSWORD);
     });
 
-    it('fails the same way with the CA file of another CA', async () => {
+    it('with the CA file of another CA, says that CA did not sign it (not "no trusted CA"), and that the file holds the wrong CA', async () => {
       const run = await doctor({ REDIS_URL: server.url(), REDIS_TLS_CA_FILE: certificates.otherCaFile });
       expect(run.code).toBe(1);
       expect(line(run.output, 'tls')).toMatch(/^fail +tls +TLS certificate of localhost rejected \(\w+\)/);
+      expect(line(run.output, 'tls')).toMatch(/which the CA in REDIS_TLS_CA_FILE \(.+\) did not sign -> fix: REDIS_TLS_CA_FILE \(.+\) holds another CA than the one that signed/);
+      expect(run.output).not.toMatch(/no trusted CA/);
+    });
+  });
+
+  describe('Redis in bad states', () => {
+    it('fails on a Redis Cluster node with the message the app refuses it with', async () => {
+      const cluster = await RedisCluster.start();
+      try {
+        const run = await doctor({ REDIS_URL: cluster.url() });
+        expect(run.code).toBe(1);
+        expect(line(run.output, 'cluster')).toMatch(/^fail +cluster +127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.* -> fix: point REDIS_URL at a single Redis/);
+      } finally {
+        await cluster.stop();
+      }
+    }, 60_000);
+
+    it('warns above 80 % of maxmemory and fails when full', async () => {
+      const server = await RedisServer.start({ maxmemory: '4mb' });
+      try {
+        const fresh = await doctor({ REDIS_URL: server.url() });
+        expect(line(fresh.output, 'memory')).toMatch(/^ok +memory +\d+\.\d MiB used of 4\.0 MiB maxmemory \(\d+ %\)$/);
+        const used = Number(/used_memory:(\d+)/.exec(await server.command('INFO', 'memory'))?.[1]);
+        await server.command('CONFIG', 'SET', 'maxmemory', String(Math.floor(used / 0.9)));
+        const high = await doctor({ REDIS_URL: server.url() });
+        expect(high.code).toBe(0);
+        expect(line(high.output, 'memory')).toMatch(/^warn +memory +.* \(9\d %\): over 80 %; once full, Redis refuses writes \(OOM\) -> fix: free memory or raise the limit/);
+        await server.command('CONFIG', 'SET', 'maxmemory', '1');
+        const full = await doctor({ REDIS_URL: server.url() });
+        expect(full.code).toBe(1);
+        expect(line(full.output, 'memory')).toMatch(/^fail +memory +.*: full, Redis refuses writes \(OOM\), so new jobs are answered 503 -> fix: /);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('names the connection limit when the server is full, instead of "Redis may be restarting"', async () => {
+      const server = await RedisServer.start({ maxclients: 1 });
+      const holder = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
+      holder.on('error', () => undefined);
+      await holder.connect();
+      try {
+        const run = await doctor({ REDIS_URL: server.url() });
+        expect(run.code).toBe(1);
+        expect(line(run.output, 'connection')).toMatch(/^fail +connection +Redis refused a connection: max number of clients reached \(maxclients\) -> fix: .*connection limit/);
+        expect(run.output).not.toMatch(/restarting/);
+      } finally {
+        holder.disconnect();
+        await server.stop();
+      }
+    });
+
+    it('says a rediss:// URL reaches a plain-text Redis, instead of "no answer; check the firewall"', async () => {
+      const server = await RedisServer.start();
+      try {
+        const run = await doctor({ REDIS_URL: `rediss://127.0.0.1:${server.port}` });
+        expect(run.code).toBe(1);
+        expect(line(run.output, 'tls')).toMatch(/^fail +tls +127\.0\.0\.1:\d+ speaks plain-text Redis, not TLS.* -> fix: use redis:\/\/ instead of rediss:\/\//);
+        expect(run.output).not.toMatch(/firewall/);
+      } finally {
+        await server.stop();
+      }
     });
   });
 

@@ -70,15 +70,15 @@ describe('NODE_ENV=production', () => {
     const postLine = await lineFor(app, postId);
     expect(postLine).toMatchObject({ level: 'info', req: { id: postId, method: 'POST', url: '/reports' }, res: { statusCode: posted.status } });
 
-    // The first request that finds the report completed caches it (the POST itself when the worker was quicker);
-    // over the 1 KiB limit, the cache warns from inside that request.
+    // The first request that reads the completed report from Redis (the POST itself when the worker was quicker)
+    // finds it over the 1 KiB memory limit, and the cache warns from inside that request.
     const settled = await settledReport(app, token, (posted.body as { id: string }).id);
     const getId = settled.headers.get('x-request-id')!;
     expect(getId).toMatch(UUID);
     expect(getId).not.toBe(postId);
-    const cachingRequestId = posted.status === 200 ? postId : getId;
-    const appLine = await lineFor(app, cachingRequestId, 'Cache');
-    expect(appLine).toMatchObject({ level: 'warn', msg: expect.stringMatching(/^not caching .* is over CACHE_MAX_VALUE_KB/) });
+    const readingRequestId = posted.status === 200 ? postId : getId;
+    const appLine = await lineFor(app, readingRequestId, 'Cache');
+    expect(appLine).toMatchObject({ level: 'warn', msg: expect.stringMatching(/^not keeping .* in this instance's memory tier: it is over CACHE_MAX_VALUE_KB/) });
     expect(await lineFor(app, getId)).toMatchObject({ req: { id: getId, method: 'GET' }, res: { statusCode: 200 } });
   });
 

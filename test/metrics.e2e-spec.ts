@@ -32,12 +32,14 @@ async function startApp(redis: RedisServer, env: Record<string, string>): Promis
 /** Each client of the app by the role label its commands carry, to the address MONITOR shows for it. */
 async function addressesOf(redis: RedisServer, app: AppProcess): Promise<Record<string, string>> {
   const byName = await clientAddresses(redis);
-  const roles: Record<string, string> = { command: 'command', queue: 'queue', subscriber: 'subscriber', 'queue-duplicate': 'queue-blocking' };
   const addresses: Record<string, string> = {};
-  for (const [role, name] of Object.entries(roles)) {
-    const address = byName.get(`pharmacare:${name}:${app.pid}`);
+  for (const role of ['command', 'queue', 'subscriber']) {
+    const address = byName.get(`pharmacare:${role}:${app.pid}`);
     if (address) addresses[role] = address;
   }
+  // The worker's blocking connection carries the name BullMQ gives it (Queue.getWorkers() finds workers by it).
+  const blocking = [...byName.entries()].find(([name]) => blockingName(app).test(name));
+  if (blocking) addresses['queue-duplicate'] = blocking[1];
   return addresses;
 }
 
@@ -64,10 +66,15 @@ function lookupsDelta(before: Sample[], after: Sample[]): Record<string, number>
   return Object.fromEntries(Object.entries(b).map(([key, value]) => [key, value - a[key]]));
 }
 
+/** BullMQ's name for a worker's blocking connection, "<prefix>:<base64(queue)>:w:<worker name>", ours ending in the pid. */
+function blockingName(app: AppProcess): RegExp {
+  return new RegExp(`^pharmacare:am9icw==:w:\\S+:${app.pid}$`);
+}
+
 /** Whether the worker's blocking connection is blocked in BZPOPMIN, per CLIENT LIST. */
 async function workerIsBlocked(redis: RedisServer, worker: AppProcess): Promise<boolean> {
   const list = await redis.command('CLIENT', 'LIST');
-  const line = list.split('\n').find((entry) => entry.includes(` name=pharmacare:queue-blocking:${worker.pid} `));
+  const line = list.split('\n').find((entry) => blockingName(worker).test(/ name=(\S*) /.exec(entry)?.[1] ?? ''));
   return line !== undefined && / flags=\S*b/.test(line) && / cmd=bzpopmin /.test(line);
 }
 

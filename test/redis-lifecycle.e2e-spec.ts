@@ -32,12 +32,14 @@ describe('Redis restart while the app runs', () => {
     await app.waitForLines(/ready in \d+ ms/, 3);
     expect((await app.request('/health')).status).toBe(200);
 
-    // APP_ROLE all runs the worker, whose blocking connection is the fourth.
+    // APP_ROLE all runs the worker, whose blocking connection is the fourth, named as BullMQ names it (getWorkers() finds it).
     const names = await until(() => redis.clientList(), (list) => list.length === 4);
-    expect(names.sort()).toEqual([...ROLES, 'queue-blocking'].map((role) => `pharmacare:${role}:${app.pid}`).sort());
+    expect(names.filter((name) => !name.includes(':w:')).sort()).toEqual(ROLES.map((role) => `pharmacare:${role}:${app.pid}`).sort());
+    expect(names.filter((name) => name.includes(':w:'))).toEqual([expect.stringMatching(new RegExp(`^pharmacare:am9icw==:w:\\S+:${app.pid}$`))]);
 
     await redis.restart();
-    const recovered = await app.waitForLines(/recovered after/, 3, 20_000);
+    // The three roles; the worker's blocking connection (queue-duplicate) logs its own recovery too.
+    const recovered = await app.waitForLines(/\[Redis:(command|queue|subscriber)\] recovered after/, 3, 20_000);
     expect(recovered).toHaveLength(3);
 
     const health = await app.request('/health');
@@ -95,7 +97,8 @@ describe('Redis unreachable at boot', () => {
     expect(app.output).not.toMatch(/Unhandled error event/);
 
     const redis = await RedisServer.start({ port, password: PASSWORD });
-    await app.waitForLines(/recovered after/, 3, 40_000);
+    // The three roles and the worker's blocking connection (queue-duplicate), which /health's queue:worker reports.
+    await app.waitForLines(/recovered after/, 4, 40_000);
     expect((await app.request('/health')).status).toBe(200);
     expect(app.output).not.toContain(PASSWORD);
     expect(late.text).not.toContain(PASSWORD);

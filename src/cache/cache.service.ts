@@ -129,7 +129,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     else this.lookups.redis[raw?.value === undefined ? 'miss' : 'hit'] += 1;
     if (raw?.value === undefined) return undefined;
     const remaining = typeof raw.expires === 'number' ? raw.expires - Date.now() : undefined;
-    if (remaining === undefined || remaining > 0) await this.tiers.memory.set(key, raw.value, remaining);
+    if ((remaining === undefined || remaining > 0) && !(await this.tiers.memory.set(key, raw.value, remaining))) this.warnNotKeptInMemory(key);
     return { value: raw.value, source: 'redis' };
   }
 
@@ -313,9 +313,18 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   }
 
   private warnOversize(key: string, size: number): void {
+    this.warnOnce(key, `not caching ${key}: ${Math.round(size / 1024)} KiB is over CACHE_MAX_VALUE_KB (${this.config.cache.maxValueBytes / 1024})`);
+  }
+
+  /** A Redis hit too large for the memory tier (a job result stored with setOrThrow): each read of it costs a GET. */
+  private warnNotKeptInMemory(key: string): void {
+    this.warnOnce(key, `not keeping ${key} in this instance's memory tier: it is over CACHE_MAX_VALUE_KB (${this.config.cache.maxValueBytes / 1024}); every read of it goes to Redis`);
+  }
+
+  private warnOnce(key: string, message: string): void {
     if (this.warnedOversize.has(key) || this.warnedOversize.size >= MAX_WARNED_KEYS) return;
     this.warnedOversize.add(key);
-    this.logger.warn(`not caching ${key}: ${Math.round(size / 1024)} KiB is over CACHE_MAX_VALUE_KB (${this.config.cache.maxValueBytes / 1024})`);
+    this.logger.warn(message);
   }
 
   /** A sorted set (key -> expiry). Named apart from the earlier plain sets (`cache-tag:`), which expire on their own. */

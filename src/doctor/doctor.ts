@@ -3,7 +3,7 @@ import { connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls
 import { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type RedisConfig, type RedisEndpoint } from '../config';
-import { buildRedisOptions, diagnoseRedisError, type RedisErrorDiagnosis } from '../redis';
+import { buildRedisOptions, clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, isClusterNode, probeRedisEndpoint, type RedisErrorDiagnosis } from '../redis';
 import type { CheckResult } from './doctor-report';
 
 type Env = Record<string, string | undefined>;
@@ -20,6 +20,8 @@ const PINGS = 5;
 /** Same region (Render service next to its Redis) is a few ms; more means a round trip across regions per command. */
 const SLOW_PING_MS = 25;
 const CERTIFICATE_WARNING_DAYS = 14;
+/** Used memory over this share of maxmemory warns: with noeviction, Redis refuses writes (new jobs) once it is full. */
+const MEMORY_WARNING_RATIO = 0.8;
 // BullMQ refuses Redis below 5.0.0 and recommends 6.2.0 (bullmq RedisConnection.minimumVersion).
 const BULLMQ_MINIMUM = [5, 0, 0];
 const BULLMQ_RECOMMENDED = [6, 2, 0];
@@ -52,7 +54,7 @@ export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_D
       throw Object.assign(new Error(`timed out after ${deadlines.connectMs} ms`), { code: 'ETIMEDOUT' });
     });
   } catch (error) {
-    const diagnosis = diagnoseRedisError(firstError ?? (error as Error), endpoint);
+    const diagnosis = await refined(diagnoseRedisError(firstError ?? (error as Error), endpoint), endpoint, redis);
     results.push(...(await connectionFailure(diagnosis, endpoint, redis, deadlines)));
     close(client);
     return results;
@@ -70,6 +72,8 @@ export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_D
       });
     results.push(await latency(client, command));
     results.push(await serverVersion(client, command));
+    results.push(await clusterMode(client, endpoint, command));
+    results.push(await memory(client, command));
     results.push(await evictionPolicy(client, endpoint, command));
   } finally {
     close(client);
@@ -129,10 +133,17 @@ function redisSettingsAlone(env: Env): RedisConfig | undefined {
 
 async function connectionFailure(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint, redis: RedisConfig, deadlines: DoctorDeadlines): Promise<CheckResult[]> {
   const reached = ok('connection', `reached ${endpoint.host}:${endpoint.port}`);
-  const later = (why: string) => ['latency', 'server', 'eviction'].map((name) => skip(name, why));
-  if (diagnosis.kind === 'tls') {
-    const presented = await presentedCertificate(endpoint, deadlines.connectMs);
-    return [reached, fail('tls', `${diagnosis.reason}${presented ? `; ${presented}` : ''}`, diagnosis.fix), skip('auth', 'no TLS session'), skip('database', 'no connection'), ...later('no TLS session')];
+  const later = (why: string) => ['latency', 'server', 'cluster', 'memory', 'eviction'].map((name) => skip(name, why));
+  if (diagnosis.kind === 'tls' || diagnosis.kind === 'plaintext') {
+    const presented = diagnosis.kind === 'tls' ? await presentedCertificate(endpoint, redis, deadlines.connectMs) : undefined;
+    const fix =
+      diagnosis.kind === 'tls' && redis.tlsCaFile && presented
+        ? `REDIS_TLS_CA_FILE (${redis.tlsCaFile}) holds another CA than the one that signed the server's certificate: get the CA certificate of the issuer named above from your provider`
+        : diagnosis.fix;
+    return [reached, fail('tls', `${diagnosis.reason}${presented ? `; ${presented}` : ''}`, fix), skip('auth', 'no TLS session'), skip('database', 'no connection'), ...later('no TLS session')];
+  }
+  if (diagnosis.kind === 'maxclients') {
+    return [fail('connection', diagnosis.reason, diagnosis.fix), skip('tls', 'no connection'), skip('auth', 'no connection'), skip('database', 'no connection'), ...later('no connection')];
   }
   if (diagnosis.kind === 'auth') {
     return [reached, tlsSkippedOrOk(endpoint, redis), fail('auth', diagnosis.reason, diagnosis.fix), skip('database', 'not authenticated'), ...later('not authenticated')];
@@ -179,8 +190,16 @@ function describeCertificate(certificate: PeerCertificate): string {
   return `certificate for ${subject} issued by "${issuer}"${selfSigned}, valid until ${certificate.valid_to}`;
 }
 
+/** A reset or a TLS timeout may hide a full server or a plain-text one: the same raw look the app takes. */
+async function refined(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint, redis: RedisConfig): Promise<RedisErrorDiagnosis> {
+  const suspect = diagnosis.kind === 'closed' ? 'reset' : diagnosis.kind === 'timeout' && endpoint.tls ? 'tls-timeout' : undefined;
+  if (!suspect) return diagnosis;
+  const finding = await probeRedisEndpoint(endpoint, redis, suspect).catch(() => undefined);
+  return finding ? diagnoseProbeFinding(finding, endpoint) : diagnosis;
+}
+
 /** After a rejected certificate: what the server presented, read over a second, unverified handshake that sends nothing. */
-function presentedCertificate(endpoint: RedisEndpoint, ms: number): Promise<string | undefined> {
+function presentedCertificate(endpoint: RedisEndpoint, redis: RedisConfig, ms: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = tlsConnect({
       host: endpoint.host,
@@ -196,7 +215,8 @@ function presentedCertificate(endpoint: RedisEndpoint, ms: number): Promise<stri
     const timer = setTimeout(() => finish(undefined), ms);
     socket.once('secureConnect', () => {
       const certificate = socket.getPeerCertificate();
-      finish(certificate?.subject ? `the server presented a ${describeCertificate(certificate)}, which no trusted CA signed` : undefined);
+      const signer = redis.tlsCaFile ? `the CA in REDIS_TLS_CA_FILE (${redis.tlsCaFile})` : "any CA Node trusts";
+      finish(certificate?.subject ? `the server presented a ${describeCertificate(certificate)}, which ${signer} did not sign` : undefined);
     });
     socket.once('error', () => finish(undefined));
   });
@@ -249,6 +269,39 @@ async function serverVersion(client: Redis, command: Command): Promise<CheckResu
   if (olderThan(version, BULLMQ_MINIMUM)) return fail('server', `${name}: BullMQ needs Redis 5.0 or newer`, 'upgrade Redis, or use Upstash or Render Key Value');
   if (olderThan(version, BULLMQ_RECOMMENDED)) return warn('server', `${name}: BullMQ recommends 6.2 or newer`, 'upgrade Redis when you can');
   return ok('server', name);
+}
+
+/** A cluster node answers PING and INFO like any Redis: the app refuses it at connect, so the doctor fails it here. */
+async function clusterMode(client: Redis, endpoint: RedisEndpoint, command: Command): Promise<CheckResult> {
+  let info: string;
+  try {
+    info = await command(client.info('cluster'));
+  } catch (error) {
+    return warn('cluster', `INFO cluster refused: ${(error as Error).message}`, 'nothing to do unless the app refuses the server');
+  }
+  if (!isClusterNode(info)) return ok('cluster', 'not a cluster node (cluster_enabled:0)');
+  const diagnosis = clusterDiagnosis(endpoint);
+  return fail('cluster', diagnosis.reason, diagnosis.fix);
+}
+
+/** With noeviction a full Redis refuses writes: new jobs get 503 and results cannot be stored. */
+async function memory(client: Redis, command: Command): Promise<CheckResult> {
+  let fields: Record<string, string>;
+  try {
+    fields = parseInfo(await command(client.info('memory')));
+  } catch (error) {
+    return warn('memory', `INFO memory refused: ${(error as Error).message}`, "check the memory use in your provider's console");
+  }
+  const used = Number(fields.used_memory);
+  const max = Number(fields.maxmemory);
+  if (!Number.isFinite(used)) return warn('memory', 'INFO memory reports no used_memory', "check the memory use in your provider's console");
+  const mib = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MiB`;
+  if (!Number.isFinite(max) || max === 0) return ok('memory', `${mib(used)} used, no maxmemory limit`);
+  const detail = `${mib(used)} used of ${mib(max)} maxmemory (${Math.round((used / max) * 100)} %)`;
+  const fix = 'free memory or raise the limit (a bigger plan, or maxmemory in redis.conf); look for keys without expiry with redis-cli --bigkeys';
+  if (used >= max) return fail('memory', `${detail}: full, Redis refuses writes (OOM), so new jobs are answered 503`, fix);
+  if (used > max * MEMORY_WARNING_RATIO) return warn('memory', `${detail}: over ${MEMORY_WARNING_RATIO * 100} %; once full, Redis refuses writes (OOM)`, fix);
+  return ok('memory', detail);
 }
 
 async function evictionPolicy(client: Redis, endpoint: RedisEndpoint, command: Command): Promise<CheckResult> {

@@ -34,10 +34,24 @@ export class RedisHealthIndicator implements OnModuleInit {
     let downSince = status.downSince;
     let reason = status.lastError?.reason;
 
+    // Not connecting at all (a Redis Cluster node): nothing will change until REDIS_URL does.
+    if (status.state === 'refused') return session.down({ state: 'refused', ...(reason ? { reason } : {}) });
+
     if (status.state === 'ready') {
       const ping = await this.ping(role);
       if (ping.ok) {
         this.unresponsiveSince.delete(role);
+        // Reachable but refusing commands for a state (out of memory, read-only replica): degraded, with why.
+        const refusals = role === 'command' ? this.connections.refusals() : [];
+        if (refusals.length > 0) {
+          return session.degraded({
+            state: 'refusing',
+            latencyMs: ping.latencyMs,
+            refusing: refusals.map((refusal) => refusal.kind),
+            reason: refusals.map((refusal) => refusal.reason).join('; '),
+            refusingForMs: now - Math.min(...refusals.map((refusal) => refusal.since)),
+          });
+        }
         return session.up({ state: 'ready', latencyMs: ping.latencyMs });
       }
       downSince = this.unresponsiveSince.get(role) ?? now;

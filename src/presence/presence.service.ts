@@ -237,7 +237,6 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
       this.redisFailed(error);
       return;
     }
-    this.redisRecovered();
     const [registered, ...released] = reply as [number, ...string[]];
     this.emitReleased(released, Date.now());
     if (registered === 1 || this.outcomeUnknown) {
@@ -247,6 +246,9 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
       // Users whose acquire or release failed while Redis was unreachable.
       for (const user of this.users.values()) if (user.held !== this.wanted(user)) void this.sync(user);
     }
+    // A heartbeat can pass while the users' own commands still fail (a full Redis takes the lease refresh but
+    // refuses new members): in sync only once every user is.
+    this.redisRecovered();
   }
 
   /**
@@ -307,7 +309,8 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private redisRecovered(): void {
-    if (!this.redisFailing) return;
+    if (!this.redisFailing || this.outcomeUnknown) return;
+    for (const user of this.users.values()) if (user.held !== this.wanted(user)) return;
     this.redisFailing = false;
     this.logger.log('presence back in sync with Redis');
   }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Job, JobsOptions, Queue } from 'bullmq';
-import type { RedisConnections } from '../redis';
+import { redisUnavailability, type RedisConnections } from '../redis';
 import type { JobHandlerRegistry, RegisteredJobHandler } from './job-handler.registry';
 import { JobProducer, UnknownJobError } from './job-producer.service';
 import { QueueUnavailableError } from './queue-unavailable.error';
 
-const ready = { status: () => ({ state: 'ready' }) } as unknown as RedisConnections;
+const ready = { status: () => ({ state: 'ready' }), unavailability: redisUnavailability } as unknown as RedisConnections;
 
 /** A queue that records what add() was given. */
 function recordingQueue(): { queue: Queue; added: { name: string; data: unknown; options: JobsOptions }[] } {
@@ -33,6 +33,23 @@ describe('JobProducer', () => {
     const producer = new JobProducer(recordingQueue().queue, ready, registryOf());
     const job = { getState: () => Promise.reject(new Error('Command timed out')) } as unknown as Job;
     await expect(producer.getState(job)).rejects.toBeInstanceOf(QueueUnavailableError);
+  });
+
+  it('answers OOM with a message users understand and a longer Retry-After, never with Redis\'s own text', async () => {
+    const producer = new JobProducer(recordingQueue().queue, ready, registryOf());
+    const job = { retry: () => Promise.reject(new Error("OOM command not allowed when used memory > 'maxmemory'. script: 1e9b, on @user_script:119.")) } as unknown as Job;
+    const refused = await producer.retry(job).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(QueueUnavailableError);
+    expect((refused as QueueUnavailableError).message).toMatch(/Redis is full/);
+    expect((refused as QueueUnavailableError).message).not.toMatch(/OOM|maxmemory|script/);
+    expect((refused as QueueUnavailableError).retryAfterSeconds).toBe(30);
+  });
+
+  it('lets an error that is not about Redis through unchanged (a bug stays a 500)', async () => {
+    const producer = new JobProducer(recordingQueue().queue, ready, registryOf());
+    const bug = new TypeError('cannot read properties of undefined');
+    const job = { retry: () => Promise.reject(bug) } as unknown as Job;
+    await expect(producer.retry(job)).rejects.toBe(bug);
   });
 
   it('refuses at once while the command connection is down, without touching the job', async () => {

@@ -23,9 +23,6 @@ function definedFields<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-/** Errors that mean Redis could not be reached, as opposed to a bug or a refused request. */
-const REDIS_UNAVAILABLE = /Command timed out|Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|LOADING|READONLY/i;
-
 /**
  * Enqueues jobs and reads them back. Fails fast while Redis is down: a job is either accepted
  * (stored in Redis, then never lost) or refused with QueueUnavailableError; it never waits in memory.
@@ -86,10 +83,8 @@ export class JobProducer {
         throw new QueueUnavailableError(`Cannot ${what}: Redis did not answer within ${PRODUCER_TIMEOUT_MS} ms. Trying again is safe.`);
       });
     } catch (error) {
-      if (error instanceof Error && REDIS_UNAVAILABLE.test(error.message)) {
-        throw new QueueUnavailableError(`Cannot ${what}: ${error.message}. Try again shortly.`);
-      }
-      throw error;
+      const unavailable = this.connections.unavailability(error);
+      throw unavailable ? new QueueUnavailableError(`Cannot ${what}: ${unavailable.userMessage}`, unavailable.retryAfterSeconds) : error;
     }
   }
 }

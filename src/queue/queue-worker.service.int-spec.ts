@@ -229,7 +229,7 @@ describe('QueueWorker watchdog', () => {
   it('recreates a worker whose blocking connection is gone while Redis is fine, and the new one consumes', async () => {
     const nest = await startApp({ QUEUE_WEDGE_TIMEOUT_SECONDS: '1' });
     const worker = nest.get(QueueWorker, { strict: false });
-    const blocking = await waitFor(() => (worker as unknown as { blockingClient?: Redis }).blockingClient, 'the blocking client');
+    const blocking = await waitFor(() => (worker as unknown as { blocking?: { client: Redis } }).blocking?.client, 'the blocking client');
     await waitFor(() => (worker.health().connected ? true : undefined), 'the blocking connection');
 
     // What a connection reset left BullMQ workers in: a blocking connection that never comes back

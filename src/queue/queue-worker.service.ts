@@ -1,17 +1,23 @@
+import { hostname } from 'node:os';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
-import { RedisConnections } from '../redis';
+import { INFO_TRACKED_REFUSALS, RedisConnections, RedisDuplicate } from '../redis';
 import type { JobEvent } from './job-handler.decorator';
 import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE } from './queue.constants';
 import { JobOutcome, QueueMetrics } from './queue.metrics';
+import { WorkerGuard, WorkerGuardHealth } from './worker-guard';
 
-export interface WorkerHealth {
+export interface WorkerHealth extends WorkerGuardHealth {
   readonly running: boolean;
   readonly connected: boolean;
+  /** Since when the blocking connection has not been ready, and why, while it is not. */
+  readonly disconnectedForMs?: number;
+  readonly connectionError?: string;
+  /** Redis is a server this process refuses to use (a cluster node): the worker is stopped. */
+  readonly refused: boolean;
   readonly wedged: boolean;
   readonly recreated: number;
   readonly active: number;
@@ -20,6 +26,8 @@ export interface WorkerHealth {
 /** How often the watchdog looks; it reads connection state only and sends no Redis command. */
 const WATCHDOG_INTERVAL_MS = 2_000;
 const FORCE_CLOSE_TIMEOUT_MS = 2_000;
+/** A job whose handler Redis refused (out of memory...) goes back to the queue for this long, without using an attempt. */
+const REFUSED_JOB_DELAY_MS = 5_000;
 
 /**
  * Runs the BullMQ worker of this process (APP_ROLE worker or all) and keeps it honest:
@@ -33,7 +41,9 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('QueueWorker');
   private worker?: Worker;
   private watchdog?: NodeJS.Timeout;
-  private blockingClient?: Redis;
+  private blocking?: RedisDuplicate;
+  /** Redis is known to refuse still while INFO shows the state (full, a replica, loading): a quiet worker has not recovered. */
+  private readonly guard = new WorkerGuard(this.logger, Date.now, () => this.connections.refusals().some((refusal) => INFO_TRACKED_REFUSALS.has(refusal.kind)));
   private stuckSince?: number;
   private recreated = 0;
   private lastErrorMessage?: string;
@@ -65,6 +75,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     clearInterval(this.watchdog);
+    this.guard.stop();
     if (!this.worker) return;
     const active = this.active;
     // Nothing to wait for: close at once (worker.close() would wait on an unreachable Redis until the grace ran out).
@@ -79,12 +90,17 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   health(): WorkerHealth {
+    const blocking = this.blocking?.status();
+    const connected = blocking?.state === 'ready';
     return {
       running: this.worker?.isRunning() ?? false,
-      connected: this.blockingClient?.status === 'ready',
+      connected,
+      ...(blocking && !connected ? { disconnectedForMs: Date.now() - (blocking.downSince ?? Date.now()), connectionError: blocking.lastError?.reason } : {}),
+      refused: this.connections.serverRefusal() !== undefined,
       wedged: this.stuckSince !== undefined && Date.now() - this.stuckSince >= this.wedgeTimeoutMs,
       recreated: this.recreated,
       active: this.active,
+      ...this.guard.health(),
     };
   }
 
@@ -94,33 +110,27 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private createWorker(): Worker {
     const { drainDelaySeconds, stalledIntervalMs, concurrency } = this.config.queue;
-    const worker = new Worker(JOBS_QUEUE, (job) => this.process(job), {
+    const worker = new Worker(JOBS_QUEUE, (job, token) => this.process(job, token), {
       connection: this.connections.client('queue'),
       prefix: this.config.redis.keyPrefix,
+      // BullMQ names the blocking connection "<prefix>:<base64(queue)>:w:<name>": Queue.getWorkers() and bull-board
+      // find workers by that name, and CLIENT LIST tells this instance's worker from the others by the name's end.
+      name: `${hostname()}:${process.pid}`,
       concurrency,
       drainDelay: drainDelaySeconds,
       stalledInterval: stalledIntervalMs,
       maxStalledCount: 1,
     });
+    // BullMQ duplicated the queue client for its blocking connection in the constructor; RedisModule supervises it.
+    this.blocking = this.connections.latestDuplicate('queue');
     worker.on('failed', (job, error) => this.onFailed(job, error));
     worker.on('completed', (job, result) => this.onCompleted(job, result));
-    worker.on('error', (error) => this.onError(error));
-    this.blockingClient = undefined;
-    void this.adoptBlockingClient(worker);
+    worker.on('stalled', (jobId) => this.onStalled(jobId));
+    worker.on('error', (error) => this.onError(worker, error));
     return worker;
   }
 
-  /** Names the worker's own blocking connection so CLIENT LIST tells it apart from the shared queue client. */
-  private async adoptBlockingClient(worker: Worker): Promise<void> {
-    // Given an ioredis client, BullMQ duplicates it: the blocking client is ioredis too.
-    const client = (await worker.getBackend().blockingClient) as Redis | undefined;
-    if (!client || worker !== this.worker) return;
-    this.blockingClient = client;
-    client.options.connectionName = `${this.config.redis.keyPrefix}:queue-blocking:${process.pid}`;
-    if (client.status === 'ready') await client.client('SETNAME', client.options.connectionName).catch(() => undefined);
-  }
-
-  private async process(job: Job): Promise<unknown> {
+  private async process(job: Job, token: string | undefined): Promise<unknown> {
     const handler = this.handlers.get(job.name);
     // A job left by an older release whose kind is gone: retrying cannot help.
     if (!handler) throw new UnrecoverableError(`no @JobHandler for job name "${job.name}" in this release`);
@@ -131,6 +141,8 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
       const result = await handler.run(job);
       outcome = 'completed';
       return result;
+    } catch (error) {
+      throw await this.failureOf(job, token, error);
     } finally {
       this.active -= 1;
       this.metrics.observeJob(job.name, outcome, (performance.now() - started) / 1000);
@@ -161,8 +173,34 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** Connection errors are logged by RedisModule; log others once per distinct message. */
-  private onError(error: Error): void {
+  /**
+   * A job Redis refused to store (out of memory, a read-only replica) is not the job's fault: it goes back to the
+   * queue without using an attempt (so it is not failed for good within seconds), and the guard pauses the worker.
+   */
+  private async failureOf(job: Job, token: string | undefined, error: unknown): Promise<unknown> {
+    const unavailable = this.connections.unavailability(error);
+    if (!unavailable || unavailable.kind === 'unreachable' || !token || !this.worker) return error;
+    this.guard.onError(this.worker, unavailable.kind, unavailable.reason);
+    try {
+      await job.moveToDelayed(Date.now() + REFUSED_JOB_DELAY_MS, token);
+    } catch {
+      return error;
+    }
+    this.logger.warn(`job ${job.id} (${job.name}) put back for ${REFUSED_JOB_DELAY_MS / 1000} s without using an attempt: ${unavailable.reason}`);
+    return new DelayedError();
+  }
+
+  private onStalled(jobId: string): void {
+    this.logger.warn(`job ${jobId} recovered: its worker stopped renewing the lock (it died or hung), so it is back in the queue to be retried`);
+  }
+
+  /**
+   * Connection errors are logged by RedisModule; others are logged once per distinct message, and those that
+   * repeat (Redis refusing every command) pause the worker through the guard rather than spin it.
+   */
+  private onError(worker: Worker, error: Error): void {
+    const unavailable = this.connections.unavailability(error);
+    if (unavailable?.kind !== 'unreachable' && worker === this.worker) this.guard.onError(worker, error.message, unavailable?.reason);
     if (error.message === this.lastErrorMessage) return;
     this.lastErrorMessage = error.message;
     this.logger.debug(`worker error: ${error.message}`);
@@ -170,8 +208,19 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async checkWedged(): Promise<void> {
     if (this.stopping || !this.worker) return;
+    if (this.connections.serverRefusal()) {
+      // RedisModule refused the server and logged why: a worker has nothing to do there.
+      const refused = this.worker;
+      this.worker = undefined;
+      await this.closeWithin(refused, true, FORCE_CLOSE_TIMEOUT_MS);
+      return;
+    }
     const redisUp = this.connections.status('queue').state === 'ready';
-    const stuck = redisUp && (!this.worker.isRunning() || (this.blockingClient !== undefined && this.blockingClient.status !== 'ready'));
+    const blocking = this.blocking?.status();
+    // Paused by the guard, or a blocking connection that says why it is down (a full server), is not wedged.
+    const stopped = !this.worker.isRunning() && !this.guard.health().paused;
+    const silentlyDisconnected = blocking !== undefined && blocking.state !== 'ready' && blocking.lastError === undefined;
+    const stuck = redisUp && (stopped || silentlyDisconnected);
     if (!stuck) {
       this.stuckSince = undefined;
       return;
@@ -180,7 +229,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     if (Date.now() - this.stuckSince < this.wedgeTimeoutMs) return;
 
     this.logger.warn(
-      `worker wedged: Redis has been reachable for ${this.wedgeTimeoutMs / 1000} s but the worker is ${this.worker.isRunning() ? `not consuming (blocking connection ${this.blockingClient?.status})` : 'not running'}: recreating it`,
+      `worker wedged: Redis has been reachable for ${this.wedgeTimeoutMs / 1000} s but the worker is ${this.worker.isRunning() ? `not consuming (blocking connection ${blocking?.state})` : 'not running'}: recreating it`,
     );
     const wedged = this.worker;
     this.worker = this.createWorker();

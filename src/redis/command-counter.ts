@@ -15,9 +15,12 @@ export class CommandCounter {
   private readonly own = new Map<string, number>();
   private readonly duplicates = new Map<string, number>();
 
-  /** A client that counts every command it writes here, and those of every client later made with `duplicate()` (BullMQ's blocking connection) apart. */
-  createClient(options: RedisOptions): Redis {
-    return new CountingRedis({ ...options, replyMapping: 'legacy' }, this.own, this.duplicates);
+  /**
+   * A client that counts every command it writes here, and those of every client later made with `duplicate()`
+   * (BullMQ's blocking connection) apart. `onDuplicate` sees each such client as it is made, before it connects.
+   */
+  createClient(options: RedisOptions, onDuplicate: (client: Redis) => void = () => undefined): Redis {
+    return new CountingRedis({ ...options, replyMapping: 'legacy' }, this.own, this.duplicates, onDuplicate);
   }
 
   /** By lower-case command name. */
@@ -55,6 +58,7 @@ class CountingRedis extends Redis {
     options: LegacyRedisOptions,
     private readonly written: Map<string, number>,
     private readonly duplicatesWritten: Map<string, number>,
+    private readonly onDuplicate: (client: Redis) => void,
   ) {
     super(options);
   }
@@ -70,6 +74,8 @@ class CountingRedis extends Redis {
   }
 
   override duplicate(override?: Partial<RedisOptions>): Redis {
-    return new CountingRedis({ ...this.options, ...override, replyMapping: 'legacy' }, this.duplicatesWritten, this.duplicatesWritten);
+    const copy = new CountingRedis({ ...this.options, ...override, replyMapping: 'legacy' }, this.duplicatesWritten, this.duplicatesWritten, () => undefined);
+    this.onDuplicate(copy);
+    return copy;
   }
 }

@@ -1,8 +1,14 @@
 export { RedisModule } from './redis.module';
 export { RedisConnections } from './redis-connections';
-export type { RedisConnectionHistory, RedisConnectionState, RedisConnectionStatus } from './redis-connection';
-export { diagnoseRedisError } from './redis-error';
+export type { RedisDuplicate } from './redis-connections';
+export type { RedisConnectionHistory, RedisConnectionName, RedisConnectionState, RedisConnectionStatus } from './redis-connection';
+export { clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, isClusterNode } from './redis-error';
 export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
+export { probeRedisEndpoint } from './redis-probe';
+export { classifyRedisRefusal, redisUnavailability } from './redis-refusal';
+export type { RedisRefusal, RedisRefusalKind, RedisUnavailability } from './redis-refusal';
+export { INFO_TRACKED_REFUSALS } from './refusal-episodes';
+export type { RedisRefusalEpisode } from './refusal-episodes';
 export { buildRedisOptions } from './redis-options';
 export { getRedisToken, InjectRedis, REDIS_ROLES } from './redis.tokens';
 export type { RedisRole } from './redis.tokens';

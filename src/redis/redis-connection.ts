@@ -1,16 +1,22 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint } from '../config';
 import { CommandCounter } from './command-counter';
-import { diagnoseRedisError, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
+import { diagnoseProbeFinding, diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 import { buildRedisOptions, reconnectDelay } from './redis-options';
+import { probeRedisEndpoint } from './redis-probe';
 import type { RedisRole } from './redis.tokens';
 
-export type RedisConnectionState = 'connecting' | 'ready' | 'down' | 'closed';
+/** `refused`: RedisModule will not use this server (a Redis Cluster node); nothing reconnects until REDIS_URL changes. */
+export type RedisConnectionState = 'connecting' | 'ready' | 'down' | 'closed' | 'refused';
+
+/** A role, or `<role>-duplicate` for a client a consumer made from it with duplicate() (BullMQ's blocking connection). */
+export type RedisConnectionName = RedisRole | `${RedisRole}-duplicate`;
 
 export interface RedisConnectionStatus {
-  readonly role: RedisRole;
+  readonly role: RedisConnectionName;
   readonly state: RedisConnectionState;
   /** Since when the connection has been unusable (never ready yet, or lost); undefined while ready. */
   readonly downSince?: number;
@@ -27,8 +33,22 @@ export interface RedisConnectionHistory {
 
 const SUMMARY_INTERVAL_MS = 60_000;
 /** Errors that retrying faster cannot fix: retried at the slowest pace. */
-const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'database']);
+const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database']);
+/**
+ * Errors that are the consequence of an earlier one in the same handshake or the next (a refused SELECT cut by us,
+ * a full server's reset): the earlier diagnosis stands and is not logged again.
+ */
+const ECHOED_BY: Partial<Record<RedisErrorKind, ReadonlySet<RedisErrorKind>>> = {
+  database: new Set(['other', 'closed']),
+  maxclients: new Set(['other', 'closed']),
+};
 const CLOSE_TIMEOUT_MS = 1_000;
+/**
+ * From TCP (and TLS) connected to ready: HELLO, AUTH, SELECT, CLIENT SETNAME and the INFO ready check. connectTimeout
+ * stops at the TCP connect and only the command role has a command timeout, so without this a server that accepts
+ * connections and never answers (a black hole, a wrong port behind a proxy) keeps the other roles connecting forever.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * One ioredis client and what it has been through. It owns the client's error listener (without one,
@@ -38,9 +58,10 @@ const CLOSE_TIMEOUT_MS = 1_000;
 export class RedisConnection {
   readonly client: Redis;
   /** Commands this client (and the clients duplicated from it) wrote, for metrics. */
-  readonly commands = new CommandCounter();
+  readonly commands: CommandCounter;
   private readonly logger: Logger;
   private readonly createdAt: number;
+  private readonly duplicates = new Set<RedisConnection>();
   private state: RedisConnectionState = 'connecting';
   private downSince?: number;
   private everReady = false;
@@ -49,23 +70,37 @@ export class RedisConnection {
   private lastSummaryAt = 0;
   private totalReconnectAttempts = 0;
   private totalDisconnects = 0;
+  private handshakeTimer?: NodeJS.Timeout;
+  private probing = false;
 
+  /** A role's client, or (with `duplicateOf`) a client a consumer made from that role's client, adopted as it is. */
   constructor(
-    readonly role: RedisRole,
+    readonly role: RedisConnectionName,
     private readonly endpoint: RedisEndpoint,
-    config: RedisConfig,
+    private readonly config: RedisConfig,
     private readonly now: () => number = Date.now,
+    duplicateOf?: { client: Redis; commands: CommandCounter },
   ) {
     this.logger = new Logger(`Redis:${role}`);
     this.createdAt = now();
     this.downSince = this.createdAt;
     const retry = (attempt: number) => reconnectDelay(attempt, this.lastError !== undefined && SLOW_RETRY_KINDS.has(this.lastError.kind));
-    this.client = this.commands.createClient(buildRedisOptions(role, endpoint, config, retry));
-    this.logger.log(`connecting to ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
+    if (duplicateOf) {
+      this.commands = duplicateOf.commands;
+      this.client = duplicateOf.client;
+      // ioredis copied the role's retryStrategy, which reads the role's last error: this client paces by its own.
+      this.client.options.retryStrategy = retry;
+    } else {
+      this.commands = new CommandCounter();
+      this.client = this.commands.createClient(buildRedisOptions(role as RedisRole, endpoint, config, retry), (copy) => this.adoptDuplicate(copy));
+      this.logger.log(`connecting to ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
+    }
+    this.client.on('connect', () => this.onConnect());
     this.client.on('ready', () => this.onReady());
     this.client.on('error', (error: Error) => this.onError(error));
     this.client.on('close', () => this.onClose());
     this.client.on('reconnecting', () => this.onReconnecting());
+    this.client.on('end', () => this.onEnd());
   }
 
   status(): RedisConnectionStatus {
@@ -82,25 +117,76 @@ export class RedisConnection {
     return { reconnectAttempts: this.totalReconnectAttempts, disconnects: this.totalDisconnects };
   }
 
+  /** Clients made from this one with duplicate() that are still open, oldest first. */
+  openDuplicates(): RedisConnection[] {
+    return [...this.duplicates];
+  }
+
   /** QUIT when ready so Redis sees a clean goodbye; otherwise just drop the socket. Never waits on a dead server. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
     if (this.client.status === 'ready') {
       const quit = this.client.quit().then(() => true, () => false);
       if (await withDeadline(quit, CLOSE_TIMEOUT_MS, () => false)) return;
     }
+    this.drop();
+  }
+
+  /** Stops using this server for good (RedisConnections logs why, once): no reconnect until the process restarts with another REDIS_URL. */
+  refuse(diagnosis: RedisErrorDiagnosis): void {
+    if (this.state === 'closed' || this.state === 'refused') return;
+    this.state = 'refused';
+    this.lastError = diagnosis;
+    this.downSince ??= this.now();
+    clearTimeout(this.handshakeTimer);
+    for (const duplicate of this.duplicates) duplicate.refuse(diagnosis);
+    this.drop();
+  }
+
+  private get isDuplicate(): boolean {
+    return this.role.endsWith('-duplicate');
+  }
+
+  private get usable(): boolean {
+    return this.state !== 'closed' && this.state !== 'refused';
+  }
+
+  private drop(): void {
     // ioredis listens for one error per socket; a TLS socket cut mid-handshake can emit a second one
     // (the server's alert), which would crash the process as an uncaught exception.
     this.client.stream?.on('error', () => undefined);
     this.client.disconnect();
   }
 
+  private adoptDuplicate(client: Redis): void {
+    const duplicate = new RedisConnection(`${this.role as RedisRole}-duplicate`, this.endpoint, this.config, this.now, { client, commands: this.commands });
+    this.duplicates.add(duplicate);
+    client.once('end', () => this.duplicates.delete(duplicate));
+    if (this.state === 'refused' && this.lastError) duplicate.refuse(this.lastError);
+  }
+
+  private onConnect(): void {
+    clearTimeout(this.handshakeTimer);
+    const stream = this.client.stream;
+    this.handshakeTimer = setTimeout(() => {
+      if (!this.usable || this.client.status !== 'connect' || this.client.stream !== stream) return;
+      const error = Object.assign(new Error(`no handshake reply within ${HANDSHAKE_TIMEOUT_MS / 1000} s`), { code: HANDSHAKE_TIMEOUT_CODE });
+      this.onError(error);
+      // ioredis sees the socket close and reconnects with the retry strategy.
+      stream.destroy();
+    }, HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
+  }
+
   private onReady(): void {
-    if (this.state === 'closed') return;
+    clearTimeout(this.handshakeTimer);
+    if (!this.usable) return;
     const now = this.now();
     if (this.attempts === 0) {
-      this.logger.log(`ready in ${now - this.createdAt} ms`);
+      // A duplicate's first connect is part of its consumer's start (the roles' lines already say Redis is there).
+      if (!this.isDuplicate) this.logger.log(`ready in ${now - this.createdAt} ms`);
     } else {
       this.logger.log(`recovered after ${formatDuration(now - (this.downSince ?? now))} (${this.attempts} reconnect attempts)`);
     }
@@ -112,14 +198,40 @@ export class RedisConnection {
   }
 
   private onError(error: Error): void {
-    if (this.state === 'closed') return;
-    const diagnosis = diagnoseRedisError(error, this.endpoint);
+    if (!this.usable) return;
+    let diagnosis = diagnoseRedisError(error, this.endpoint);
+    // The command role's HELLO timing out (its command timeout) while handshaking is the same silent server.
+    if (diagnosis.kind === 'timeout' && this.client.status === 'connect') {
+      diagnosis = diagnoseRedisError(Object.assign(new Error(`no handshake reply within the command timeout`), { code: HANDSHAKE_TIMEOUT_CODE }), this.endpoint);
+    }
     // Cutting the socket below makes the rest of that handshake fail too: keep the cause, not its echo.
-    if (this.lastError?.kind === 'database' && (diagnosis.kind === 'other' || diagnosis.kind === 'closed')) return;
+    if (this.lastError && ECHOED_BY[this.lastError.kind]?.has(diagnosis.kind)) return;
     // ioredis reports a refused SELECT during its handshake and then goes ready on database 0, flushing the
     // commands queued meanwhile there. Cutting the socket now keeps them out of the wrong database; they fail
     // or wait for a reconnect, which is retried like a wrong password.
     if (diagnosis.kind === 'database') this.client.stream?.destroy();
+    // A reset before ready, or a TLS handshake that timed out, may hide a full server or a plain-text one.
+    const suspect = this.state === 'ready' ? undefined : diagnosis.kind === 'closed' ? 'reset' : diagnosis.kind === 'timeout' && this.endpoint.tls ? 'tls-timeout' : undefined;
+    if (suspect) {
+      void this.probeThenReport(diagnosis, suspect);
+      return;
+    }
+    this.report(diagnosis);
+  }
+
+  private async probeThenReport(diagnosis: RedisErrorDiagnosis, suspect: 'reset' | 'tls-timeout'): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const finding = await probeRedisEndpoint(this.endpoint, this.config, suspect).catch(() => undefined);
+      if (this.usable && this.state !== 'ready') this.report(finding ? diagnoseProbeFinding(finding, this.endpoint) : diagnosis);
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private report(diagnosis: RedisErrorDiagnosis): void {
+    if (this.lastError && ECHOED_BY[this.lastError.kind]?.has(diagnosis.kind)) return;
     const changed = diagnosis.kind !== this.lastError?.kind;
     this.lastError = diagnosis;
     if (this.state === 'ready') {
@@ -127,16 +239,23 @@ export class RedisConnection {
     } else if (changed) {
       const verb = this.everReady ? 'still down' : 'cannot connect';
       this.state = 'down';
-      this.logger.error(`${verb}: ${diagnosis.reason}; ${diagnosis.fix}. Retrying with backoff (at most 30 s apart).`);
+      const pace = SLOW_RETRY_KINDS.has(diagnosis.kind) ? 'every 30 s (retrying faster cannot fix this)' : 'every 1-2 s';
+      this.logger.error(`${verb}: ${diagnosis.reason}; ${diagnosis.fix}. Retrying ${pace}.`);
     }
   }
 
   private onClose(): void {
+    clearTimeout(this.handshakeTimer);
     if (this.state === 'ready') this.markDown('connection lost: closed by the server or the network; reconnecting');
   }
 
+  private onEnd(): void {
+    clearTimeout(this.handshakeTimer);
+    if (this.usable) this.state = 'closed';
+  }
+
   private onReconnecting(): void {
-    if (this.state === 'closed') return;
+    if (!this.usable) return;
     this.attempts += 1;
     this.totalReconnectAttempts += 1;
     const now = this.now();
@@ -155,8 +274,4 @@ export class RedisConnection {
     this.lastSummaryAt = this.downSince;
     this.logger.error(message);
   }
-}
-
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

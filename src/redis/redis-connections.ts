@@ -3,7 +3,16 @@ import type { Redis } from 'ioredis';
 import { AppConfig } from '../config';
 import type { CommandCounter } from './command-counter';
 import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
+import { clusterDiagnosis, isClusterNode, RedisErrorDiagnosis } from './redis-error';
+import { redisUnavailability, RedisUnavailability } from './redis-refusal';
+import { RedisRefusalEpisode, RefusalEpisodes } from './refusal-episodes';
 import { REDIS_ROLES, RedisRole } from './redis.tokens';
+
+/** A client a consumer made from a role's client with duplicate(), supervised like the roles' own. */
+export interface RedisDuplicate {
+  readonly client: Redis;
+  status(): RedisConnectionStatus;
+}
 
 /**
  * Owns every Redis connection in the process: one per role, created once, closed last
@@ -13,12 +22,50 @@ import { REDIS_ROLES, RedisRole } from './redis.tokens';
 export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   private readonly connections: ReadonlyMap<RedisRole, RedisConnection>;
+  private readonly refusalEpisodes: RefusalEpisodes;
+  private refusal?: RedisErrorDiagnosis;
 
   constructor(config: AppConfig) {
     const endpoint = config.redis.endpoint;
     if (!endpoint) throw new Error('RedisModule needs config.redis.endpoint: the bootstrap sets it (REDIS_URL or a development Redis).');
     this.describeEndpoint(config);
     this.connections = new Map(REDIS_ROLES.map((role) => [role, new RedisConnection(role, endpoint, config.redis)]));
+    const command = this.client('command');
+    this.refusalEpisodes = new RefusalEpisodes(command);
+    // A cluster node answers until the first multi-key command or the wrong slot: refuse it at connect, with one line.
+    command.on('ready', () => {
+      void command.info('cluster').then(
+        (info) => {
+          if (isClusterNode(info)) this.refuseServer(clusterDiagnosis(endpoint));
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  /**
+   * What a failed command means: Redis unreachable, refusing for a state (OOM, READONLY, LOADING...), or undefined
+   * for neither (a bug, which must not become a 503). A refusal opens an episode: logged once, shown in /health.
+   */
+  unavailability(error: unknown): RedisUnavailability | undefined {
+    const unavailable = redisUnavailability(error);
+    if (unavailable && unavailable.kind !== 'unreachable') this.refusalEpisodes.note(unavailable);
+    return unavailable;
+  }
+
+  /** Open refusal episodes: Redis answers, but refuses commands for a state it is in. */
+  refusals(): RedisRefusalEpisode[] {
+    return this.refusalEpisodes.episodes();
+  }
+
+  /** Why this process will not use the server at all (a Redis Cluster node), once decided. */
+  serverRefusal(): RedisErrorDiagnosis | undefined {
+    return this.refusal;
+  }
+
+  /** The newest open client made from the role's client with duplicate(), e.g. the blocking connection of a worker just created. */
+  latestDuplicate(role: RedisRole): RedisDuplicate | undefined {
+    return this.connection(role).openDuplicates().at(-1);
   }
 
   client(role: RedisRole): Redis {
@@ -43,6 +90,7 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.refusalEpisodes.stop();
     await Promise.all([...this.connections.values()].map((connection) => connection.close()));
     this.logger.log(`closed ${this.connections.size} connections`);
   }
@@ -51,6 +99,13 @@ export class RedisConnections implements OnApplicationShutdown {
     const connection = this.connections.get(role);
     if (!connection) throw new Error(`Unknown Redis role "${role}"`);
     return connection;
+  }
+
+  private refuseServer(diagnosis: RedisErrorDiagnosis): void {
+    if (this.refusal) return;
+    this.refusal = diagnosis;
+    for (const connection of this.connections.values()) connection.refuse(diagnosis);
+    this.logger.error(`refusing REDIS_URL: ${diagnosis.reason}. Fix: ${diagnosis.fix}.`);
   }
 
   private describeEndpoint(config: AppConfig): void {

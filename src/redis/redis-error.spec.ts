@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseRedisUrl, type RedisEndpoint } from '../config';
-import { diagnoseRedisError, type RedisErrorDiagnosis } from './redis-error';
+import { clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, isClusterNode, type RedisErrorDiagnosis } from './redis-error';
 
 const SECRET = 'Tq7pLeakCanaryPw42';
 
@@ -151,10 +151,16 @@ describe('diagnoseRedisError', () => {
 
   describe('anything else', () => {
     it('diagnoses an unknown error as other, keeping its message', () => {
-      const diagnosis = diagnoseRedisError(redisError('OOM command not allowed when used memory > maxmemory'), withoutPassword);
+      const diagnosis = diagnoseRedisError(redisError('ERR an unusual failure of this server'), withoutPassword);
       expect(diagnosis.kind).toBe('other');
-      expect(diagnosis.reason).toContain('OOM command not allowed');
+      expect(diagnosis.reason).toContain('ERR an unusual failure');
       expect(diagnosis.fix.length).toBeGreaterThan(0);
+    });
+
+    it('explains a state Redis refuses in (OOM) in its own words, with the fix', () => {
+      const diagnosis = diagnoseRedisError(redisError("OOM command not allowed when used memory > 'maxmemory'."), withoutPassword);
+      expect(diagnosis.reason).toMatch(/out of memory/);
+      expect(diagnosis.fix).toMatch(/free memory or raise the limit/);
     });
 
     it('does not leak the password carried on error.command.args', () => {
@@ -166,10 +172,39 @@ describe('diagnoseRedisError', () => {
   });
 });
 
+describe('diagnoses found in bad states (issue #15)', () => {
+  it('names a full connection table, not "Redis may be restarting"', () => {
+    const diagnosis = diagnoseRedisError(redisError('ERR max number of clients reached'), withoutPassword);
+    expect(diagnosis.kind).toBe('maxclients');
+    expect(diagnosis.reason).toMatch(/max number of clients reached/);
+    expect(diagnosis.fix).toMatch(/connection limit/);
+    expect(diagnosis.fix).not.toMatch(/restarting/);
+  });
+
+  it('tells a silent server (handshake timeout) from an unreachable one', () => {
+    const error = redisError('no handshake reply within 10 s', HANDSHAKE_TIMEOUT_CODE);
+    const diagnosis = diagnoseRedisError(error, withoutPassword);
+    expect(diagnosis.kind).toBe('handshake');
+    expect(diagnosis.reason).toMatch(/accepted the connection but sent no Redis reply/);
+  });
+
+  it('says a rediss:// URL reached a plain-text Redis once the probe saw one', () => {
+    const diagnosis = diagnoseProbeFinding('plaintext', withPassword);
+    expect(diagnosis.kind).toBe('plaintext');
+    expect(diagnosis.fix).toMatch(/use redis:\/\/ instead of rediss:\/\//);
+  });
+
+  it('recognises a cluster node from INFO cluster', () => {
+    expect(isClusterNode('# Cluster\r\ncluster_enabled:1\r\n')).toBe(true);
+    expect(isClusterNode('# Cluster\r\ncluster_enabled:0\r\n')).toBe(false);
+    expect(clusterDiagnosis(withPassword).reason).toMatch(/cluster mode is not supported by this configuration/);
+  });
+});
+
 describe('diagnoseRedisError regressions', () => {
   it('masks a password that the server echoes back in an unknown error', () => {
     const endpoint = parseRedisUrl('redis://:Canary123@cache.example.com:6379');
-    const diagnosis = diagnoseRedisError(new Error("ERR unknown command 'AUTH', with args beginning with: 'Canary123' "), endpoint);
+    const diagnosis = diagnoseRedisError(new Error("ERR unexpected reply to 'AUTH', with args beginning with: 'Canary123' "), endpoint);
     expect(diagnosis.kind).toBe('other');
     expect(diagnosis.reason).not.toContain('Canary123');
     expect(diagnosis.reason).toContain('***');

@@ -1,6 +1,20 @@
 import type { RedisEndpoint } from '../config';
+import type { ProbeFinding } from './redis-probe';
+import { classifyRedisRefusal } from './redis-refusal';
 
-export type RedisErrorKind = 'auth' | 'tls' | 'database' | 'dns' | 'refused' | 'timeout' | 'closed' | 'other';
+export type RedisErrorKind =
+  | 'auth'
+  | 'tls'
+  | 'plaintext'
+  | 'database'
+  | 'dns'
+  | 'refused'
+  | 'maxclients'
+  | 'timeout'
+  | 'handshake'
+  | 'closed'
+  | 'cluster'
+  | 'other';
 
 export interface RedisErrorDiagnosis {
   readonly kind: RedisErrorKind;
@@ -23,6 +37,9 @@ const TLS_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
+/** Set on the error RedisConnection raises when a connected server sends no handshake reply in time (a black hole). */
+export const HANDSHAKE_TIMEOUT_CODE = 'EHANDSHAKETIMEOUT';
+
 /** Turns an ioredis or socket error into what an operator needs at 3 a.m.: the kind, the reason and the fix. */
 export function diagnoseRedisError(error: Error & { code?: string }, endpoint: RedisEndpoint): RedisErrorDiagnosis {
   const code = error.code ?? '';
@@ -44,6 +61,14 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       kind: 'database',
       reason: `database ${endpoint.db} does not exist on this server (SELECT refused: ${message})`,
       fix: 'change the /db at the end of REDIS_URL to one the server has (Redis has 0 to 15 unless configured otherwise; Upstash only 0), or remove it to use 0',
+    };
+  }
+  if (/max number of clients reached/i.test(message)) return maxClientsDiagnosis();
+  if (code === HANDSHAKE_TIMEOUT_CODE) {
+    return {
+      kind: 'handshake',
+      reason: `${address} accepted the connection but sent no Redis reply (${message})`,
+      fix: 'something listens there that is not answering as Redis (another service, a proxy with nothing behind it, a server frozen or overloaded): check the host and port in REDIS_URL',
     };
   }
   if (TLS_CODES.has(code)) {
@@ -81,7 +106,9 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
     return {
       kind: 'timeout',
       reason: `no answer from ${address} (${code || message})`,
-      fix: 'check the host and port, the firewall or ipAllowList, and REDIS_FAMILY (0 tries IPv4 and IPv6)',
+      fix: endpoint.tls
+        ? 'check the host and port, the firewall or ipAllowList, REDIS_FAMILY (0 tries IPv4 and IPv6), and that the server speaks TLS on this port (rediss://)'
+        : 'check the host and port, the firewall or ipAllowList, and REDIS_FAMILY (0 tries IPv4 and IPv6)',
     };
   }
   if (code === 'ECONNRESET' || code === 'EPIPE' || /Connection is closed/i.test(message)) {
@@ -91,7 +118,38 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       fix: endpoint.tls ? 'Redis may be restarting; it reconnects by itself' : 'Redis may be restarting; if the server requires TLS, use rediss://',
     };
   }
+  const refusal = classifyRedisRefusal(error);
+  if (refusal) return { kind: 'other', reason: refusal.reason, fix: refusal.fix };
   // A server that refuses AUTH may echo its arguments: never let the password through.
   const reason = endpoint.password ? message.split(endpoint.password).join('***') : message;
   return { kind: 'other', reason: `${code ? `${code}: ` : ''}${reason}`, fix: 'see the Redis server logs and the configuration in README.md' };
+}
+
+function maxClientsDiagnosis(): RedisErrorDiagnosis {
+  const refusal = classifyRedisRefusal(new Error('max number of clients reached'));
+  return { kind: 'maxclients', reason: refusal?.reason ?? 'max number of clients reached', fix: refusal?.fix ?? '' };
+}
+
+/** A closer diagnosis from a second, raw look at the server (see probeRedisEndpoint). */
+export function diagnoseProbeFinding(finding: NonNullable<ProbeFinding>, endpoint: RedisEndpoint): RedisErrorDiagnosis {
+  if (finding === 'maxclients') return maxClientsDiagnosis();
+  return {
+    kind: 'plaintext',
+    reason: `${endpoint.host}:${endpoint.port} speaks plain-text Redis, not TLS: the TLS handshake got no answer`,
+    fix: 'use redis:// instead of rediss:// in REDIS_URL, or the TLS port your provider gives',
+  };
+}
+
+/** One message for a REDIS_URL that points at a Redis Cluster node, in the app and the doctor alike. */
+export function clusterDiagnosis(endpoint: RedisEndpoint): RedisErrorDiagnosis {
+  return {
+    kind: 'cluster',
+    reason: `${endpoint.host}:${endpoint.port} is a Redis Cluster node (INFO cluster says cluster_enabled:1), and cluster mode is not supported by this configuration: BullMQ's scripts and the cache's multi-key commands would fail with CROSSSLOT or MOVED depending on the key`,
+    fix: 'point REDIS_URL at a single Redis (a primary with or without replicas): Upstash, Render Key Value, or redis-server without cluster-enabled. Not connecting until REDIS_URL changes',
+  };
+}
+
+/** INFO cluster's answer, parsed: true on a node of a Redis Cluster. */
+export function isClusterNode(info: string): boolean {
+  return /^cluster_enabled:1\s*$/m.test(info);
 }

@@ -51,16 +51,22 @@ export function buildRedisOptions(
 }
 
 export const RECONNECT_BASE_DELAY_MS = 250;
+/**
+ * Ceiling for errors that go away by themselves (Redis restarting, a network blip, a full connection table):
+ * every role is ready within about 2 s of Redis accepting connections again. Refused connections cost the
+ * server next to nothing, and the jitter keeps many instances from reconnecting in lockstep.
+ */
+export const RECONNECT_FAST_MAX_DELAY_MS = 2_000;
+/** The pace for errors a retry cannot fix (a wrong password, a rejected certificate): slow, in case the server side is fixed. */
 export const RECONNECT_MAX_DELAY_MS = 30_000;
 
 /**
  * Capped exponential backoff with jitter (half fixed, half random) so that many instances restarting
- * together do not reconnect in lockstep. Errors a retry cannot fix (wrong password, bad certificate)
- * go straight to the cap: they are retried slowly in case the operator fixes the server side.
+ * together do not reconnect in lockstep. Errors a retry cannot fix go straight to the 30 s pace.
  */
 export function reconnectDelay(attempt: number, retrySlowly: boolean, random: () => number = Math.random): number {
   const ceiling = retrySlowly
     ? RECONNECT_MAX_DELAY_MS
-    : Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
+    : Math.min(RECONNECT_FAST_MAX_DELAY_MS, RECONNECT_BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

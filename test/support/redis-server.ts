@@ -17,6 +17,14 @@ export interface RedisServerOptions {
   port?: number;
   /** Append-only file fsynced on every write, kept across restart(): what a durable provider gives. */
   durable?: boolean;
+  /** --maxclients: connections beyond it are refused ("max number of clients reached"), as on managed plans. */
+  maxclients?: number;
+  /** --maxmemory (e.g. '4mb'), with noeviction: writes are refused with OOM once it is reached. */
+  maxmemory?: string;
+  /** --cluster-enabled yes: a node for RedisCluster (test/support/redis-cluster.ts). */
+  clusterNode?: boolean;
+  /** Commands disabled (rename-command NAME ""), as some providers do. */
+  disabledCommands?: string[];
 }
 
 export interface RedisUrlOptions {
@@ -261,6 +269,10 @@ export class RedisServer {
       '--maxmemory-policy', 'noeviction',
     );
     if (password !== undefined) args.push('--requirepass', password);
+    if (this.options.maxclients !== undefined) args.push('--maxclients', String(this.options.maxclients));
+    if (this.options.maxmemory !== undefined) args.push('--maxmemory', this.options.maxmemory);
+    for (const name of this.options.disabledCommands ?? []) args.push('--rename-command', name, '');
+    if (this.options.clusterNode) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000');
     // Redis takes every following non "--" argument as another argument of the same directive.
     if (aclUser) args.push('--user', aclUser.name, 'on', `>${aclUser.password}`, '~*', '&*', '+@all');
     return args;

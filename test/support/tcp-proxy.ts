@@ -15,14 +15,23 @@ interface Pair {
 export class TcpProxy {
   /** Delay added to each direction: a command's round trip grows by twice this. */
   latencyMs = 0;
+  /**
+   * While true, new connections are accepted and then ignored: nothing is forwarded and nothing answered, as a
+   * wrong port behind a proxy or a firewall that accepts and drops does. Connections made before keep working.
+   */
+  blackHole = false;
   private readonly pairs = new Set<Pair>();
+  private acceptedCount = 0;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
     private readonly targetPort: number,
   ) {
-    server.on('connection', (client) => this.accept(client));
+    server.on('connection', (client) => {
+      this.acceptedCount += 1;
+      this.accept(client);
+    });
   }
 
   static async start(targetPort: number): Promise<TcpProxy> {
@@ -34,6 +43,11 @@ export class TcpProxy {
       server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve());
     });
     return proxy;
+  }
+
+  /** Connections accepted since start, black-holed or not. */
+  get accepted(): number {
+    return this.acceptedCount;
   }
 
   /** How many client connections are open now. */
@@ -54,6 +68,12 @@ export class TcpProxy {
   }
 
   private accept(client: Socket): void {
+    if (this.blackHole) {
+      const held: Pair = { client, upstream: new Socket() };
+      this.pairs.add(held);
+      client.on('error', () => this.drop(held)).on('close', () => this.drop(held));
+      return;
+    }
     const upstream = new Socket();
     const pair: Pair = { client, upstream };
     this.pairs.add(pair);

@@ -1,0 +1,65 @@
+import { connect as tcpConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
+import type { RedisConfig, RedisEndpoint } from '../config';
+
+const PROBE_TIMEOUT_MS = 1_000;
+const MAX_CLIENTS = /max number of clients reached/i;
+
+/**
+ * Why a connection attempt ended without a reply ioredis could read. Some causes show only on a second, raw
+ * connection that sends nothing Redis would answer:
+ * - Redis at its connection limit writes "-ERR max number of clients reached" on accept and closes; ioredis has
+ *   already sent its handshake by then, so it sees only ECONNRESET or EPIPE.
+ * - a plain-text Redis reached with rediss:// reads the TLS hello as garbage and stays silent, so the TLS
+ *   handshake times out; the same port answers a plain-text PING.
+ */
+export type ProbeFinding = 'maxclients' | 'plaintext' | undefined;
+
+/** What Redis writes, unprompted, right after accepting a connection (TLS as the endpoint says). */
+function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<string> {
+  return read(
+    endpoint.tls
+      ? tlsConnect({
+          host: endpoint.host,
+          port: endpoint.port,
+          servername: isIP(endpoint.host) ? undefined : endpoint.host,
+          ca: config.tlsCa,
+          rejectUnauthorized: !config.tlsInsecure,
+        })
+      : tcpConnect({ host: endpoint.host, port: endpoint.port, family: config.family || undefined }),
+    undefined,
+  );
+}
+
+/** The reply of a plain-text PING on the endpoint's port. */
+function plainTextPing(endpoint: RedisEndpoint, config: RedisConfig): Promise<string> {
+  return read(tcpConnect({ host: endpoint.host, port: endpoint.port, family: config.family || undefined }), 'PING\r\n');
+}
+
+function read(socket: Socket, send: string | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    let received = '';
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(received);
+    };
+    const timer = setTimeout(finish, PROBE_TIMEOUT_MS);
+    socket.once(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
+      if (send) socket.write(send);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (received.includes('\n')) finish();
+    });
+    socket.once('error', finish);
+    socket.once('close', finish);
+  });
+}
+
+/** Looks for the causes above; undefined when neither shows (the original diagnosis stands). */
+export async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
+  if (suspect === 'reset') return MAX_CLIENTS.test(await greeting(endpoint, config)) ? 'maxclients' : undefined;
+  const reply = await plainTextPing(endpoint, config);
+  return /^[+-]/.test(reply) ? 'plaintext' : undefined;
+}
