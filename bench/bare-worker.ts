@@ -4,11 +4,11 @@
  * except what the environment sets:
  *   REDIS_URL         redis://127.0.0.1:PORT (required; never the shared Redis on 6379)
  *   BARE_CONCURRENCY  worker concurrency (unset: BullMQ's default)
- * It does the app's work for a "report" job with the app's own function (src/reports/report-job.ts runReportJob:
- * computeSalesSummary, then job.updateData with the result in place of the sales), and once BullMQ stored it as completed, the
- * app's report:completed notification (one PUBLISH through @socket.io/redis-emitter on a second connection,
- * as RealtimeService does in a worker), so both sides do the same work per job and the ratio measures the QueueModule. It prints "bare worker ready" once consuming
- * and exits 0 after SIGTERM (closing the worker, bounded).
+ * It computes a "report" job with the app's own function (computeSalesSummary, the result kept as the job's return
+ * value, BullMQ's default), and once BullMQ stored it as completed, sends the app's report:completed notification
+ * (one PUBLISH through @socket.io/redis-emitter on a second connection, as RealtimeService does in a worker). What our worker does
+ * beyond that per job (storing the result in the cache's Redis tier, the QueueModule's bookkeeping) counts against
+ * it in the ratio. It prints "bare worker ready" once consuming and exits 0 after SIGTERM (closing the worker, bounded).
  */
 import { Emitter } from '@socket.io/redis-emitter';
 import { Worker } from 'bullmq';

@@ -1,6 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { AppProcess } from '../test/support/app-process';
+import type { RedisServer } from '../test/support/redis-server';
 
 export type Cell = string | number;
 export type Row = Record<string, Cell>;
@@ -27,6 +31,11 @@ export interface Suite {
 }
 
 const SETPRIV = '/usr/bin/setpriv';
+const CHILD_STOP_TIMEOUT_MS = 15_000;
+/** Bounds a monitor's memory: events past this are only counted as overflow. */
+export const MONITOR_EVENT_LIMIT = 2_000_000;
+/** Upstash bills every command except these. */
+export const UNBILLED = new Set(['AUTH', 'HELLO', 'SELECT', 'COMMAND', 'CONFIG', 'INFO', 'PING', 'RESET', 'QUIT']);
 
 // ---------------------------------------------------------------- statistics
 
@@ -280,4 +289,299 @@ export async function commandStats(client: Redis): Promise<Counts> {
   const stats: Counts = new Map();
   for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) stats.set(match[1].toUpperCase(), Number(match[2]));
   return stats;
+}
+
+function withDeathSignal(command: string, args: string[]): [string, string[]] {
+  return existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args]] : [command, args];
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** A spawned helper process (redis-cli monitor, bare worker): its lines go to `onLine`; stopped with SIGTERM, then SIGKILL. */
+export class Child {
+  readonly exited: Promise<void>;
+  private readonly tail: string[] = [];
+  private readonly waiters = new Set<{ pattern: RegExp; resolve: () => void }>();
+  private done = false;
+
+  private constructor(
+    readonly label: string,
+    private readonly child: ChildProcess,
+    private readonly onLine?: (line: string) => void,
+  ) {
+    let pending = '';
+    const onData = (chunk: Buffer): void => {
+      pending += chunk.toString();
+      const parts = pending.split('\n');
+      pending = parts.pop() ?? '';
+      for (const line of parts) this.line(line);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => this.remember(chunk.toString().trimEnd()));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', () => {
+        if (pending) this.line(pending);
+        this.done = true;
+        resolve();
+      });
+      child.once('error', (error) => {
+        this.remember(`[spawn] ${error.message}`);
+        if (child.pid === undefined) {
+          this.done = true;
+          resolve();
+        }
+      });
+    });
+  }
+
+  static spawn(label: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Child {
+    const [file, argv] = withDeathSignal(command, args);
+    return new Child(label, spawn(file, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] }), onLine);
+  }
+
+  /** setpriv execs the command, so this is the command's own pid. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get output(): string {
+    return this.tail.join('\n');
+  }
+
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<void> {
+    if (this.tail.some((line) => pattern.test(line))) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = { pattern, resolve: () => finish() };
+      const finish = (error?: Error): void => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(() => finish(new Error(`${this.label}: no line matching ${pattern} within ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      this.waiters.add(waiter);
+      void this.exited.then(() => {
+        if (this.waiters.has(waiter)) finish(new Error(`${this.label} exited before printing ${pattern}:\n${this.output}`));
+      });
+    });
+  }
+
+  async stop(timeoutMs = CHILD_STOP_TIMEOUT_MS): Promise<void> {
+    if (this.done) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  private line(line: string): void {
+    if (this.onLine) this.onLine(line);
+    else this.remember(line);
+    for (const waiter of [...this.waiters]) if (waiter.pattern.test(line)) waiter.resolve();
+  }
+
+  private remember(line: string): void {
+    if (line === '') return;
+    this.tail.push(line);
+    if (this.tail.length > 200) this.tail.shift();
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not seen within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------- MONITOR
+
+interface MonitorEvent {
+  atMs: number;
+  label: string;
+  billable: boolean;
+  /** A redis.call inside a script: not client-issued, not billed separately. */
+  lua: boolean;
+}
+
+const MONITOR_LINE = /^(\d+\.\d+) \[\d+ ([^\]]+)\] (.*)$/;
+const QUOTED = /"((?:[^"\\]|\\.)*)"/g;
+
+/** Last part of a key, e.g. "pharmacare:jobs:stalled-check" -> "stalled-check": tells BullMQ's scripts apart. */
+function keySuffix(key: string | undefined): string {
+  if (key === undefined) return '?';
+  const parts = key.split(':');
+  return parts[parts.length - 1] || key;
+}
+
+/** The command name; scripts are labelled by their first key (EVALSHA) or function (FCALL). */
+function commandLabel(tokens: string[]): string {
+  const command = (tokens[0] ?? '?').toUpperCase();
+  if ((command === 'EVALSHA' || command === 'EVAL' || command === 'EVALSHA_RO' || command === 'EVAL_RO') && Number(tokens[2]) > 0) {
+    return `${command} ${keySuffix(tokens[3])}`;
+  }
+  if (command === 'FCALL' || command === 'FCALL_RO') return `${command} ${tokens[1] ?? '?'}`;
+  return command;
+}
+
+/** `redis-cli monitor` on one server: every client-issued command with its server timestamp (Lua-internal calls skipped). */
+export class Monitor {
+  readonly events: MonitorEvent[] = [];
+  overflow = 0;
+  private readonly child: Child;
+  private readonly markers = new Map<string, (atMs: number) => void>();
+
+  constructor(
+    readonly label: string,
+    redis: RedisServer,
+  ) {
+    this.child = Child.spawn(`redis-cli monitor (${label})`, 'redis-cli', [...redis.cliArgs(), 'monitor'], { PATH: process.env.PATH ?? '' }, (line) => this.onLine(line));
+  }
+
+  /** Resolves once MONITOR answered OK, so nothing after this is missed. */
+  ready(): Promise<void> {
+    return this.child.waitForLine(/^OK$/, 5_000);
+  }
+
+  stop(): Promise<void> {
+    return this.child.stop();
+  }
+
+  /**
+   * The server time at which Redis ran an ECHO sent now through `client`, once MONITOR has shown it: everything
+   * Redis ran before it has been seen by then. Two of these bound a measurement exactly (the markers themselves
+   * are not recorded as events).
+   */
+  async mark(client: Redis): Promise<number> {
+    const marker = `bench-monitor-mark-${randomBytes(6).toString('hex')}`;
+    const seen = new Promise<number>((resolve) => this.markers.set(marker, resolve));
+    await client.echo(marker);
+    return withDeadline(seen, 5_000, marker);
+  }
+
+  /** Commands by label in [fromMs, toMs). */
+  counts(fromMs: number, toMs: number): { billable: Map<string, number>; unbilled: Map<string, number>; lua: number } {
+    const billable = new Map<string, number>();
+    const unbilled = new Map<string, number>();
+    let lua = 0;
+    for (const event of this.events) {
+      if (event.atMs < fromMs || event.atMs >= toMs) continue;
+      if (event.lua) {
+        lua += 1;
+        continue;
+      }
+      const target = event.billable ? billable : unbilled;
+      target.set(event.label, (target.get(event.label) ?? 0) + 1);
+    }
+    return { billable, unbilled, lua };
+  }
+
+  private onLine(line: string): void {
+    const match = MONITOR_LINE.exec(line);
+    if (!match) return; // "OK" and anything unexpected
+    if (this.events.length >= MONITOR_EVENT_LIMIT) {
+      this.overflow += 1;
+      return;
+    }
+    const tokens = [...match[3].matchAll(QUOTED)].slice(0, 4).map((m) => m[1]);
+    const marked = tokens[0]?.toUpperCase() === 'ECHO' ? this.markers.get(tokens[1] ?? '') : undefined;
+    if (marked) {
+      this.markers.delete(tokens[1]);
+      marked(Number(match[1]) * 1000);
+      return;
+    }
+    const label = commandLabel(tokens);
+    const command = label.split(' ')[0];
+    this.events.push({ atMs: Number(match[1]) * 1000, label, billable: !UNBILLED.has(command), lua: match[2] === 'lua' });
+  }
+}
+
+// ---------------------------------------------------------------- the docs-recipe app
+
+const DOCS_RECIPE_TSCONFIG = join(process.cwd(), 'bench', 'docs-recipe', 'tsconfig.json');
+/** Where tsc writes it (dist/ is git-ignored; `nest build` empties it first, so the recipe is built after). */
+const DOCS_RECIPE_MAIN = join(process.cwd(), 'dist', 'docs-recipe', 'bench', 'docs-recipe', 'main.js');
+const DOCS_RECIPE_BUILD_TIMEOUT_MS = 300_000;
+let docsRecipeBuild: Promise<void> | undefined;
+
+/** Compiles bench/docs-recipe with tsc, once per bench process (Nest's injection needs tsc's decorator metadata). */
+export function buildDocsRecipe(): Promise<void> {
+  docsRecipeBuild ??= new Promise((resolve, reject) => {
+    const tsc = join(process.cwd(), 'node_modules', 'typescript', 'bin', 'tsc');
+    execFile(process.execPath, [tsc, '-p', DOCS_RECIPE_TSCONFIG], { timeout: DOCS_RECIPE_BUILD_TIMEOUT_MS }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`building the docs-recipe app failed: ${error.message}\n${stdout}${stderr}`));
+      else resolve();
+    });
+  });
+  return docsRecipeBuild;
+}
+
+export type DocsRecipeRole = 'web' | 'worker' | 'all';
+
+/**
+ * The docs-recipe app (bench/docs-recipe) as a process, like AppProcess starts ours: resolves once it listens.
+ * `wrapper` runs it under e.g. valgrind.
+ */
+export async function startDocsRecipe(
+  env: { REDIS_URL: string; JWT_SECRET: string },
+  role: DocsRecipeRole,
+  options: { wrapper?: string[]; listenTimeoutMs?: number } = {},
+): Promise<AppProcess> {
+  await buildDocsRecipe();
+  return AppProcess.start({ ...env, RECIPE_ROLE: role }, { nodeArgs: [DOCS_RECIPE_MAIN], ...options });
+}
+
+// ---------------------------------------------------------------- notifications
+
+/** The event every setup sends the author once a report is completed (ours: REPORT_COMPLETED of src/reports). */
+export const REPORT_COMPLETED_EVENT = 'report:completed';
+const EVENT_BYTES = Buffer.from(REPORT_COMPLETED_EVENT);
+
+/**
+ * Counts report:completed notifications as they pass through Redis: every setup (ours, the docs recipe, the bare
+ * worker) sends one PUBLISH per completed report through the Socket.io Redis adapter's channels, so this sees
+ * completions without reading BullMQ's job hashes (which ours removes on completion). A pattern subscription on
+ * the setup's own redis-server; `times` holds each arrival (performance.now(), ms).
+ */
+export class NotificationListener {
+  readonly times: number[] = [];
+  private readonly waiters = new Set<{ count: number; resolve: () => void }>();
+
+  private constructor(private readonly subscriber: Redis) {
+    subscriber.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+      if (!message.includes(EVENT_BYTES)) return;
+      this.times.push(performance.now());
+      for (const waiter of [...this.waiters]) if (this.times.length >= waiter.count) waiter.resolve();
+    });
+  }
+
+  static async start(port: number): Promise<NotificationListener> {
+    const subscriber = new Redis(port, '127.0.0.1', { connectionName: 'bench-notification-listener' });
+    await subscriber.psubscribe('*');
+    return new NotificationListener(subscriber);
+  }
+
+  get count(): number {
+    return this.times.length;
+  }
+
+  /** Resolves once `count` notifications have arrived in all; undefined if that took longer than timeoutMs. */
+  async waitFor(count: number, timeoutMs: number): Promise<number | undefined> {
+    if (this.times.length >= count) return this.times[count - 1];
+    let timer: NodeJS.Timeout | undefined;
+    let waiter: { count: number; resolve: () => void } | undefined;
+    const arrived = await new Promise<boolean>((resolve) => {
+      waiter = { count, resolve: () => resolve(true) };
+      this.waiters.add(waiter);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    clearTimeout(timer);
+    if (waiter) this.waiters.delete(waiter);
+    return arrived ? this.times[count - 1] : undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.subscriber.disconnect();
+  }
 }
