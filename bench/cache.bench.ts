@@ -25,6 +25,7 @@ import {
   Row,
   startDocsRecipe,
   summarize,
+  UNBOUNDED_TENANT_WORK,
 } from './support';
 
 export const name = 'cache';
@@ -116,7 +117,10 @@ function distinctSkuSales(seed: number): Sale[] {
 
 async function startApp(resources: Resources, label: string, redis: RedisServer, env: Record<string, string>, nodeArgs?: string[]): Promise<AppProcess> {
   const app = resources.add(
-    await AppProcess.start({ REDIS_URL: redis.url(), JWT_SECRET, HEALTH_REDIS_GRACE_SECONDS: '60', LOG_LEVEL: 'log', ...env }, { nodeArgs, listenTimeoutMs: LINE_TIMEOUT_MS }),
+    await AppProcess.start(
+      { REDIS_URL: redis.url(), JWT_SECRET, HEALTH_REDIS_GRACE_SECONDS: '60', LOG_LEVEL: 'log', ...UNBOUNDED_TENANT_WORK, ...env },
+      { nodeArgs, listenTimeoutMs: LINE_TIMEOUT_MS },
+    ),
     label,
     (a) => a.stop(),
   );

@@ -36,6 +36,7 @@ import {
   summarize,
   total,
   UNBILLED,
+  UNBOUNDED_TENANT_WORK,
 } from './support';
 
 export const name = 'queue';
@@ -241,7 +242,7 @@ function tokenWith(secret: string): string {
 async function startOurs(resources: Resources): Promise<HttpDeployment> {
   const deployment = await startRedisWithMonitor('ours', resources);
   const secret = randomBytes(48).toString('base64');
-  const env = { REDIS_URL: deployment.redis.url(), JWT_SECRET: secret, LOG_LEVEL: 'log' };
+  const env = { REDIS_URL: deployment.redis.url(), JWT_SECRET: secret, LOG_LEVEL: 'log', ...UNBOUNDED_TENANT_WORK };
   const [web, worker] = await Promise.all([
     AppProcess.start({ ...env, APP_ROLE: 'web' }).then((app) => resources.add(app, 'app (web)', (a) => a.stop())),
     AppProcess.start({ ...env, APP_ROLE: 'worker' }).then((app) => resources.add(app, 'app (worker)', (a) => a.stop())),
@@ -258,7 +259,7 @@ async function startOurs(resources: Resources): Promise<HttpDeployment> {
 async function startRecipe(resources: Resources): Promise<HttpDeployment> {
   const deployment = await startRedisWithMonitor('docs recipe', resources);
   const secret = randomBytes(48).toString('base64');
-  const env = { REDIS_URL: deployment.redis.url(), JWT_SECRET: secret };
+  const env = { REDIS_URL: deployment.redis.url(), JWT_SECRET: secret, ...UNBOUNDED_TENANT_WORK };
   const [web, worker] = await Promise.all([
     startDocsRecipe(env, 'web').then((app) => resources.add(app, 'docs recipe (web)', (a) => a.stop())),
     startDocsRecipe(env, 'worker').then((app) => resources.add(app, 'docs recipe (worker)', (a) => a.stop())),
@@ -658,7 +659,7 @@ async function snapshotsThroughHttp(kind: 'ours' | 'recipe', counts: readonly nu
   try {
     const redis = resources.add(await RedisServer.start(), `redis-server (${kind} snapshots)`, (server) => server.stop());
     const secret = randomBytes(48).toString('base64');
-    const env = { REDIS_URL: redis.url(), JWT_SECRET: secret };
+    const env = { REDIS_URL: redis.url(), JWT_SECRET: secret, ...UNBOUNDED_TENANT_WORK };
     const web = kind === 'ours' ? await AppProcess.start({ ...env, APP_ROLE: 'web' }) : await startDocsRecipe(env, 'web');
     resources.add(web, `${kind} web (snapshots)`, (app) => app.stop());
     const reader = resources.add(new Redis(redis.port, '127.0.0.1'), 'snapshot reader', (r) => r.quit());
@@ -766,7 +767,7 @@ const RECIPE_SETUP: WorkerSetup = {
   prefix: BARE.prefix,
   snapshot: 'recipe',
   async start(redis, resources, wrapper, timeoutMs) {
-    const env = { REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64') };
+    const env = { REDIS_URL: redis.url(), JWT_SECRET: randomBytes(48).toString('base64'), ...UNBOUNDED_TENANT_WORK };
     const app = resources.add(await startDocsRecipe(env, 'worker', { wrapper, listenTimeoutMs: timeoutMs }), 'docs recipe (worker)', (a) => a.stop());
     return { pid: app.pid, stop: (ms) => app.stop(ms) };
   },

@@ -585,3 +585,9 @@ export class NotificationListener {
     this.subscriber.disconnect();
   }
 }
+
+/**
+ * The per-tenant bounds on work in flight (QUEUE_TENANT_MAX_*), lifted: the suites queue thousands of jobs for one
+ * tenant on purpose, which the defaults (20 jobs, 16 MB) refuse with 429.
+ */
+export const UNBOUNDED_TENANT_WORK = { QUEUE_TENANT_MAX_JOBS: '1000000', QUEUE_TENANT_MAX_PAYLOAD_MB: '1024' } as const;

@@ -175,7 +175,7 @@ const envSchema = z.object({
   HEALTH_TOKEN: bearerToken('(then only METRICS_TOKEN unlocks the details of /health)'),
   JWT_MAX_AGE_SECONDS: integer(60, 30 * 86_400, 86_400),
   // Defaults sized for a 256 MB Redis: one tenant's work in flight stays within 16 MB (README "Hostile input").
-  QUEUE_TENANT_MAX_JOBS: integer(1, 10_000, 20),
+  QUEUE_TENANT_MAX_JOBS: integer(1, 1_000_000, 20),
   QUEUE_TENANT_MAX_PAYLOAD_MB: integer(1, 1024, 16),
   // One Redis command per read and per scraped instance: 1,440 a day at 60 s (README "Metrics").
   METRICS_QUEUE_DEPTH_INTERVAL_SECONDS: integer(0, 86_400, 60),
