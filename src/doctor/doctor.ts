@@ -146,15 +146,6 @@ async function connectionFailure(diagnosis: RedisErrorDiagnosis, endpoint: Redis
       ...later('no TLS session'),
     ];
   }
-  if (diagnosis.kind === 'maxclients') {
-    return [
-      fail('connection', diagnosis.reason, diagnosis.fix),
-      skip('tls', 'no connection'),
-      skip('auth', 'no connection'),
-      skip('database', 'no connection'),
-      ...later('no connection'),
-    ];
-  }
   if (diagnosis.kind === 'auth') {
     return [reached, tlsSkippedOrOk(endpoint, redis), fail('auth', diagnosis.reason, diagnosis.fix), skip('database', 'not authenticated'), ...later('not authenticated')];
   }
