@@ -1,6 +1,7 @@
 import Keyv from 'keyv';
 import { CACHE_NAMESPACE } from './cache.constants';
 import { MemoryTierOptions, MemoryTierStore } from './memory-tier.store';
+import { deserializeRedisEntry, serializeRedisEntry } from './redis-entry-format';
 import { EntryIndexing, RedisKeyvStore } from './redis-keyv.store';
 
 /** The two Keyv tiers: cache-manager reads and writes them in order, CacheService also one by one. */
@@ -18,7 +19,14 @@ export class CacheTiers {
     // No serializer in memory: entries stay objects, so a memory hit parses nothing.
     this.memory = new Keyv({ store: this.memoryStore, namespace: CACHE_NAMESPACE, serialize: undefined, deserialize: undefined });
     // Store errors must reach CacheService, which decides to fail open (and says so once).
-    this.redis = new Keyv({ store: redisStore, namespace: CACHE_NAMESPACE, throwOnErrors: true, emitErrors: false });
+    this.redis = new Keyv({
+      store: redisStore,
+      namespace: CACHE_NAMESPACE,
+      serialize: serializeRedisEntry,
+      deserialize: deserializeRedisEntry,
+      throwOnErrors: true,
+      emitErrors: false,
+    });
   }
 
   /** Tells listener which logical key left the memory tier (Keyv stores it as `<namespace>:<key>`). */

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { defaultSerialize } from '@keyv/serialize';
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { Controller, Get, INestApplication, Module, Query, UseGuards } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
@@ -471,10 +472,27 @@ describe('CacheService.setOrThrow', () => {
     expect(await b.cache.get(key)).toBeUndefined();
   });
 
-  it('keeps a copy in memory within CACHE_MAX_VALUE_KB', async () => {
+  it('leaves the memory tier to readers: the first read is a Redis hit copied into memory, the next a memory hit', async () => {
     const { cache } = await instance();
     await cache.setOrThrow(tenantKey('t1', 'small'), { total: 1 }, { ttlMs: 60_000 });
+    expect(cache.memoryStats().entries).toBe(0);
+    expect(await cache.get(tenantKey('t1', 'small'))).toEqual({ value: { total: 1 }, source: 'redis' });
     expect(await cache.get(tenantKey('t1', 'small'))).toEqual({ value: { total: 1 }, source: 'memory' });
+  });
+
+  it('writes plain JSON, keeps strings that start with ":" intact, and still reads entries in Keyv\'s default format', async () => {
+    const { cache } = await instance();
+    const value = { sku: ':colon-first', note: '::two' };
+    await cache.setOrThrow(tenantKey('t1', 'colons'), value, { ttlMs: 60_000 });
+    const stored = JSON.parse(await redis.command('GET', `pharmacare:cache:v1:${tenantKey('t1', 'colons')}`)) as { value: unknown };
+    expect(stored.value).toEqual(value);
+    expect((await cache.get(tenantKey('t1', 'colons')))?.value).toEqual(value);
+
+    // As a release before this format wrote it (Keyv's default serializer escapes a leading ':').
+    const legacy = defaultSerialize({ value, expires: Date.now() + 60_000 });
+    expect(legacy).toContain('"::colon-first"');
+    await redis.command('SET', `pharmacare:cache:v1:${tenantKey('t1', 'legacy')}`, legacy, 'PX', '60000');
+    expect(await cache.get(tenantKey('t1', 'legacy'))).toEqual({ value, source: 'redis' });
   });
 
   it(`rejects a value over the result limit (${MAX_RESULT_BYTES / 1024 / 1024} MiB) and stores nothing`, async () => {

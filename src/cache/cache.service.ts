@@ -141,8 +141,9 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   /**
    * Stores in Redis (with the tag indexes) and rejects with CacheWriteError unless Redis took it: for a value that
    * exists nowhere else, like a job's result, whose producer must fail (and be retried) rather than lose it.
-   * Bounded by MAX_RESULT_BYTES (Upstash refuses requests over 10 MB), not CACHE_MAX_VALUE_KB; the memory tier
-   * keeps a copy only within CACHE_MAX_VALUE_KB.
+   * Bounded by MAX_RESULT_BYTES (Upstash refuses requests over 10 MB), not CACHE_MAX_VALUE_KB. Not kept in this
+   * process's memory tier: such values are read elsewhere (a worker stores, web instances read), and the first
+   * read anywhere copies it into that reader's memory, within CACHE_MAX_VALUE_KB.
    */
   async setOrThrow<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
     checkTtl(options.ttlMs);
@@ -161,7 +162,6 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
       throw new CacheWriteError(`not storing ${key}: Redis refused it (${reason})`, { cause: error });
     }
     this.succeeded('store');
-    await this.keepInMemory(key, value, options);
   }
 
   private async store<T>(key: string, value: T, options: CacheSetOptions, lock?: ComputeLock): Promise<boolean> {
