@@ -116,11 +116,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
 
   /** Memory, then Redis (copying a Redis hit into memory for its remaining life). */
   async get<T>(key: string): Promise<{ value: T; source: Exclude<CacheSource, 'loader'> } | undefined> {
-    const fromMemory = await this.tiers.memory.get<T>(key);
-    if (fromMemory !== undefined) {
-      this.lookups.memory.hit += 1;
-      return { value: fromMemory, source: 'memory' };
-    }
+    const fromMemory = await this.getFromMemory<T>(key);
+    if (fromMemory !== undefined) return { value: fromMemory, source: 'memory' };
     this.lookups.memory.miss += 1;
     // Wrapped, so that a failed read (undefined) differs from a miss.
     const read = await this.tryRedis('read', async () => ({ raw: await this.tiers.redis.get<T>(key, { raw: true }) }));
@@ -131,6 +128,16 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     const remaining = typeof raw.expires === 'number' ? raw.expires - Date.now() : undefined;
     if ((remaining === undefined || remaining > 0) && !(await this.tiers.memory.set(key, raw.value, remaining))) this.warnNotKeptInMemory(key);
     return { value: raw.value, source: 'redis' };
+  }
+
+  /**
+   * The memory tier alone, for a caller that answers a hit at once and otherwise goes on to get or getOrSet
+   * (which count the miss): a memory hit cannot wait on Redis, so it needs no deadline and no shared lookup.
+   */
+  async getFromMemory<T>(key: string): Promise<T | undefined> {
+    const value = await this.tiers.memory.get<T>(key);
+    if (value !== undefined) this.lookups.memory.hit += 1;
+    return value;
   }
 
   /** Stores in both tiers; a value over CACHE_MAX_VALUE_KB is not cached (warned about once per key). */

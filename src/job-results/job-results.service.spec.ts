@@ -14,6 +14,7 @@ function fakeCache(entries = new Map<string, unknown>()): CacheService {
   const get = async (key: string) => (entries.has(key) ? { value: entries.get(key), source: 'redis' as const } : undefined);
   return {
     get,
+    getFromMemory: async () => undefined,
     setOrThrow: async (key: string, value: unknown) => void entries.set(key, value),
     getOrSet: async <T>(key: string, loader: () => Promise<T>) => (await get(key)) ?? { value: await loader(), source: 'loader' as const },
   } as unknown as CacheService;
@@ -113,5 +114,13 @@ describe('JobResults', () => {
     const started = Date.now();
     await expect(results.read(slot)).rejects.toBeInstanceOf(QueueUnavailableError);
     expect(Date.now() - started).toBeLessThan(ANSWER_WITHIN_MS + 300);
+  });
+
+  it('answers a result in the memory tier at once, without waiting on Redis or the job', async () => {
+    const view = { id: ID, status: 'completed', result: RESULT };
+    const hanging = new Promise<never>(() => undefined);
+    const cache = { ...fakeCache(), getFromMemory: async () => view, getOrSet: () => hanging } as unknown as CacheService;
+    const results = resultsWith({ getJob: () => hanging }, cache);
+    await expect(results.read(slot)).resolves.toEqual({ view, cache: 'hit' });
   });
 });
