@@ -4,20 +4,41 @@
  * except what the environment sets:
  *   REDIS_URL         redis://127.0.0.1:PORT (required; never the shared Redis on 6379)
  *   BARE_CONCURRENCY  worker concurrency (unset: BullMQ's default)
- * It computes a "report" job with the app's own function (computeSalesSummary, the result kept as the job's return
- * value, BullMQ's default), and once BullMQ stored it as completed, sends the app's report:completed notification
- * (one PUBLISH through @socket.io/redis-emitter on a second connection, as RealtimeService does in a worker). What our worker does
- * beyond that per job (storing the result in the cache's Redis tier, the QueueModule's bookkeeping) counts against
+ * It does the report job's work without Nest: computes it with the app's own function (computeSalesSummary),
+ * stores the completed view where ours does (the cache's Redis tier, in ours' entry format, with the tenant's tag
+ * index: one MULTI, as ours' one script call) before the job completes (ours' job options remove it then), and once
+ * BullMQ stored it as completed, sends the app's report:completed notification (one PUBLISH through
+ * @socket.io/redis-emitter on a second connection, as RealtimeService does in a worker). What our worker does beyond
+ * that per job (the QueueModule's bookkeeping, metrics, the cache's failure handling) counts against
  * it in the ratio. It prints "bare worker ready" once consuming and exits 0 after SIGTERM (closing the worker, bounded).
  */
 import { Emitter } from '@socket.io/redis-emitter';
-import { Worker } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { tenantKey, tenantTag } from '../src/cache/cache-keys';
+import { CACHE_NAMESPACE } from '../src/cache/cache.constants';
+import { serializeRedisEntry } from '../src/cache/redis-entry-format';
 import { adapterKey, PRESENCE_NAMESPACE, userRoom } from '../src/presence/presence.constants';
 import type { ReportJobData } from '../src/reports/report-job';
 import { computeSalesSummary } from '../src/reports/sales-summary';
 
 const CLOSE_TIMEOUT_MS = 5_000;
+/** The app's defaults: REDIS_KEY_PREFIX and REPORT_TTL_SECONDS. */
+const PREFIX = 'pharmacare';
+const REPORT_TTL_MS = 86_400_000;
+
+/** The completed view, as JobResults.store writes it (CacheService.setOrThrow: the entry, then its tag index). */
+async function storeResult(redis: Redis, job: Job<ReportJobData>, result: unknown): Promise<void> {
+  const { tenantId } = job.data;
+  const key = tenantKey(tenantId, 'report', String(job.id));
+  const expires = Date.now() + REPORT_TTL_MS;
+  const entry = serializeRedisEntry({ value: { id: String(job.id), status: 'completed', result }, expires });
+  await redis
+    .multi()
+    .zadd(`${PREFIX}:cache-tags:${tenantTag(tenantId, 'reports')}`, expires, key)
+    .set(`${PREFIX}:cache:${CACHE_NAMESPACE}:${key}`, entry, 'PX', REPORT_TTL_MS)
+    .exec();
+}
 
 async function main(): Promise<void> {
   const url = new URL(process.env.REDIS_URL ?? '');
@@ -25,7 +46,8 @@ async function main(): Promise<void> {
     throw new Error(`REDIS_URL must be redis://HOST:PORT (not 6379), got "${process.env.REDIS_URL ?? ''}"`);
   const concurrency = process.env.BARE_CONCURRENCY ? Number(process.env.BARE_CONCURRENCY) : undefined;
 
-  const worker = new Worker<ReportJobData>('jobs', async (job) => computeSalesSummary(job.data.request?.sales ?? []), {
+  const store = new Redis({ host: url.hostname, port: Number(url.port) });
+  const worker = new Worker<ReportJobData>('jobs', (job) => storeResult(store, job, computeSalesSummary(job.data.request?.sales ?? [])), {
     connection: { host: url.hostname, port: Number(url.port) },
     ...(concurrency === undefined ? {} : { concurrency }),
   });
