@@ -27,7 +27,9 @@ function job(state: string, fields: Partial<Job> = {}): Job {
 }
 
 function resultsWith(producer: Partial<JobProducer>, cache: CacheService = fakeCache()): JobResults {
-  return new JobResults({ getState: (read: Job) => read.getState(), ...producer } as JobProducer, cache);
+  // The state as Redis would answer it: that of the job getJob finds, 'unknown' for none.
+  const getState = async (id: string) => (await producer.getJob?.(id))?.getState() ?? 'unknown';
+  return new JobResults({ getState, ...producer } as JobProducer, cache);
 }
 
 describe('JobResults', () => {
@@ -58,7 +60,7 @@ describe('JobResults', () => {
 
   it('re-reads a job found failed after it was read while running, so the failed view has its reason', async () => {
     const reads = [job('failed', { failedReason: undefined }), job('failed', { failedReason: 'ledger unavailable' })];
-    const results = resultsWith({ getJob: async () => reads.shift() });
+    const results = resultsWith({ getJob: async () => reads.shift(), getState: async () => 'failed' });
     expect((await results.read(slot)).view).toEqual({ id: ID, status: 'failed', error: 'ledger unavailable' });
   });
 
@@ -122,5 +124,14 @@ describe('JobResults', () => {
     const cache = { ...fakeCache(), getFromMemory: async () => view, getOrSet: () => hanging } as unknown as CacheService;
     const results = resultsWith({ getJob: () => hanging }, cache);
     await expect(results.read(slot)).resolves.toEqual({ view, cache: 'hit' });
+  });
+
+  it("answers a submit from the job's state alone, without reading the job (and its payload) back", async () => {
+    const results = resultsWith({
+      add: async () => job('waiting') as never,
+      getState: async () => 'waiting',
+      getJob: () => Promise.reject(new Error('the job was read back')),
+    });
+    await expect(results.submit(slot, { tenantId: 't1' })).resolves.toEqual({ view: { id: ID, status: 'queued' } });
   });
 });

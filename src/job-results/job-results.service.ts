@@ -39,6 +39,13 @@ function answerInTime<T>(work: Promise<T>, what: string): Promise<T> {
   });
 }
 
+/** The view of a job that is queued or running, from its state alone; undefined once it is finished (or gone). */
+function pendingView(slot: ResultSlot, state: string): JobView<never> | undefined {
+  if (state === 'active') return { id: slot.jobId, status: 'active' };
+  if (state === 'completed' || state === 'failed' || state === 'unknown') return undefined;
+  return { id: slot.jobId, status: 'queued' };
+}
+
 /**
  * Jobs whose results clients read later (reports, reorder suggestions): the worker stores the completed view
  * in the cache's Redis tier for the slot's lifetime and the job is removed at completion (policy
@@ -100,10 +107,15 @@ export class JobResults {
     const cached = await this.cache.get<CompletedView<R>>(slot.cacheKey);
     if (cached) return { view: cached.value, cache: 'hit' };
     await this.producer.add(slot.jobName, data, { jobId: slot.jobId });
-    // For an id that already exists BullMQ returns a local copy without the stored state: read it back.
+    // For an id that already exists BullMQ returns a local copy without the stored state: ask for the state alone
+    // (reading the job back cost a third of a POST, and grows with its payload), and read the job only when
+    // what it holds matters: failed (to retry it) or completed.
+    const state = await this.producer.getState(slot.jobId);
+    const pending = pendingView(slot, state);
+    if (pending) return { view: pending };
     const job = await this.producer.getJob(slot.jobId);
     if (!job) return this.completedMeanwhile<R>(slot);
-    const view = await this.view<R>(slot, job);
+    const view = await this.finishedView<R>(slot, job, state);
     if (view.status !== 'failed') return { view };
     // The same data failed before: posting it again is the way to ask for another try, with the input it dropped.
     await this.producer.retry(job, data);
@@ -122,7 +134,8 @@ export class JobResults {
     const job = await this.producer.getJob(slot.jobId);
     if (!job) return (await this.completedMeanwhile<R>(slot)).view;
     if (job.name !== slot.jobName || (job.data as { tenantId?: unknown }).tenantId !== slot.tenantId) throw this.notFound(slot);
-    return this.view<R>(slot, job);
+    const state = await this.producer.getState(slot.jobId);
+    return pendingView(slot, state) ?? this.finishedView<R>(slot, job, state);
   }
 
   /** No job: either it never existed, or it completed (and was removed) after the cache was read. */
@@ -132,21 +145,18 @@ export class JobResults {
     return { view: stored.value, cache: 'miss' };
   }
 
-  /** A job that is still there: queued, running, failed, or completed under a policy that keeps it. */
-  private async view<R>(slot: ResultSlot, job: Job): Promise<JobView<R>> {
-    const state = await this.producer.getState(job);
-    if (state === 'completed' && job.returnvalue) {
-      // Completed by a release that kept results in the job (before they moved to the cache).
-      return { id: slot.jobId, status: 'completed', result: job.returnvalue as R };
-    }
-    // 'unknown': it completed and was removed between the two reads.
-    if (state === 'completed' || state === 'unknown') return (await this.completedMeanwhile<R>(slot)).view;
+  /** A job read while its state was completed, failed or unknown (completed and removed since). */
+  private async finishedView<R>(slot: ResultSlot, job: Job, state: string): Promise<JobView<R>> {
     if (state === 'failed') {
       // Read while still running, then found failed: only a fresh read has the reason.
       const error = job.failedReason ?? (await this.producer.getJob(slot.jobId))?.failedReason ?? 'failed for an unknown reason';
       return { id: slot.jobId, status: 'failed', error };
     }
-    return { id: slot.jobId, status: state === 'active' ? 'active' : 'queued' };
+    if (state === 'completed' && job.returnvalue) {
+      // Completed by a release that kept results in the job (before they moved to the cache).
+      return { id: slot.jobId, status: 'completed', result: job.returnvalue as R };
+    }
+    return (await this.completedMeanwhile<R>(slot)).view;
   }
 
   private cacheOptions(slot: ResultSlot) {

@@ -33,9 +33,9 @@ const reportPolicy = { attempts: 3, backoff: { type: 'exponential', delay: 1000 
 describe('JobProducer', () => {
   // A state read that timed out (Redis busy or frozen) surfaced as a 500, where every other Redis timeout is a 503.
   it('turns a job-state read that times out into QueueUnavailableError (503), like getJob', async () => {
-    const producer = new JobProducer(recordingQueue().queue, ready, registryOf(), quota);
-    const job = { getState: () => Promise.reject(new Error('Command timed out')) } as unknown as Job;
-    await expect(producer.getState(job)).rejects.toBeInstanceOf(QueueUnavailableError);
+    const queue = { ...recordingQueue().queue, getJobState: () => Promise.reject(new Error('Command timed out')) } as unknown as Queue;
+    const producer = new JobProducer(queue, ready, registryOf(), quota);
+    await expect(producer.getState('job-1')).rejects.toBeInstanceOf(QueueUnavailableError);
   });
 
   it("answers OOM with a message users understand and a longer Retry-After, never with Redis's own text", async () => {

@@ -67,9 +67,12 @@ export class JobProducer {
     return this.whileRedisIsUp('read a job', () => this.queue.getJob(jobId));
   }
 
-  /** The job's state, failing fast like getJob: a timed-out read is "Redis unavailable" (503), not a bug (500). */
-  getState(job: Job): ReturnType<Job['getState']> {
-    return this.whileRedisIsUp('read a job state', () => job.getState());
+  /**
+   * The job's state ('unknown' for no such job), without reading the job itself; failing fast like getJob: a
+   * timed-out read is "Redis unavailable" (503), not a bug (500).
+   */
+  getState(jobId: string): ReturnType<Queue['getJobState']> {
+    return this.whileRedisIsUp('read a job state', () => this.queue.getJobState(jobId));
   }
 
   /** Moves a failed job back to waiting, failing fast like add; with `data`, the job runs on that (an input dropped at its failure, given again). */
