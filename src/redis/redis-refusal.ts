@@ -3,6 +3,7 @@
  * because of a state it is in (full, a read-only replica, loading, a cluster...), or neither (a bug or a bad
  * request, which callers must not hide behind a 503). Callers: the job producer, the cache, the worker's guard.
  */
+import type { RedisRole } from './redis.tokens';
 
 export type RedisRefusalKind =
   'oom' | 'maxclients' | 'readonly' | 'loading' | 'clusterdown' | 'crossslot' | 'moved' | 'noscript' | 'busy' | 'misconf' | 'masterdown' | 'noperm' | 'unknown-command';
@@ -156,6 +157,28 @@ function messagesOf(error: unknown): string[] {
     messages.push(messageOf(current));
   }
   return messages;
+}
+
+/**
+ * A consumer's error for a command of one role that failed (the Redis error as its cause), so that whoever meets
+ * it later (the queue worker, for a job handler's error) knows which database refused.
+ */
+export class RedisRoleError extends Error {
+  constructor(
+    message: string,
+    readonly redisRole: RedisRole,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The role a RedisRoleError in the error or its causes names. */
+export function redisRoleOf(error: unknown): RedisRole | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof RedisRoleError) return current.redisRole;
+  }
+  return undefined;
 }
 
 /** Redis answered, but refused because of a state it is in; undefined for anything else. */
