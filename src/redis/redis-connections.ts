@@ -72,8 +72,11 @@ export class RedisConnections implements OnApplicationShutdown {
    */
   unavailability(error: unknown): RedisUnavailability | undefined {
     const unavailable = redisUnavailability(error);
-    if (unavailable && unavailable.kind !== 'unreachable') this.endpointOf(redisRoleOf(error) ?? 'command').refusalEpisodes.note(unavailable);
-    return unavailable;
+    if (!unavailable || unavailable.kind === 'unreachable') return unavailable;
+    const endpoint = this.endpointOf(redisRoleOf(error) ?? 'command');
+    endpoint.refusalEpisodes.note(unavailable);
+    // The reason reaches operators (the worker's pause, /health): it names the database that refuses.
+    return { ...unavailable, reason: `${unavailable.reason} (${endpoint.name})` };
   }
 
   /** Open refusal episodes (Redis answers, but refuses commands for a state it is in): of the role's database, or of all. */
