@@ -160,7 +160,6 @@ export class RedisConnection {
     return this.role.endsWith('-duplicate');
   }
 
-
   private get usable(): boolean {
     return this.state !== 'closed' && this.state !== 'refused';
   }
