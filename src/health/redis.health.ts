@@ -37,7 +37,7 @@ export class RedisHealthIndicator implements OnModuleInit {
     let downSince = status.downSince;
     let reason = status.lastError?.reason;
 
-    // Not connecting at all (a Redis Cluster node): nothing will change until REDIS_URL does.
+    // Not connecting at all (a Redis Cluster node): nothing will change until its URL does.
     if (status.state === 'refused') {
       const details = { endpoint, state: 'refused', ...(reason ? { reason } : {}) };
       return essential ? session.down(details) : session.degraded(details);

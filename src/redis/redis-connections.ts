@@ -15,7 +15,6 @@ export interface RedisDuplicate {
 }
 
 interface EndpointState {
-  readonly name: RedisUrlVariable;
   readonly endpoint: RedisEndpoint;
   readonly refusalEpisodes: RefusalEpisodes;
   refusal?: RedisErrorDiagnosis;
@@ -50,7 +49,7 @@ export class RedisConnections implements OnApplicationShutdown {
       // The endpoint's command-tuned client watches it: INFO for refusal episodes, and the cluster check.
       const watcher = this.ownRoles.find((role) => REDIS_ROLE_SPECS[role].endpoint === name && REDIS_ROLE_SPECS[role].tuning === 'command') ?? 'command';
       const client = this.client(watcher);
-      const state: EndpointState = { name, endpoint, refusalEpisodes: new RefusalEpisodes(client, name, REDIS_ROLE_SPECS[watcher].essential) };
+      const state: EndpointState = { endpoint, refusalEpisodes: new RefusalEpisodes(client, name, REDIS_ROLE_SPECS[watcher].essential) };
       endpoints.set(name, state);
       // A cluster node answers until the first multi-key command or the wrong slot: refuse it at connect, with one line.
       client.on('ready', () => {
@@ -76,7 +75,7 @@ export class RedisConnections implements OnApplicationShutdown {
     const endpoint = this.endpointOf(redisRoleOf(error) ?? 'command');
     endpoint.refusalEpisodes.note(unavailable);
     // The reason reaches operators (the worker's pause, /health): it names the database that refuses.
-    return { ...unavailable, reason: `${unavailable.reason} (${endpoint.name})` };
+    return { ...unavailable, reason: `${unavailable.reason} (${endpoint.endpoint.variable})` };
   }
 
   /** Open refusal episodes (Redis answers, but refuses commands for a state it is in): of the role's database, or of all. */
@@ -153,9 +152,9 @@ export class RedisConnections implements OnApplicationShutdown {
     state.refusal = diagnosis;
     for (const role of this.ownRoles) {
       const connection = this.connection(role);
-      if (connection.endpointName === state.name) connection.refuse(diagnosis);
+      if (connection.endpointName === state.endpoint.variable) connection.refuse(diagnosis);
     }
-    this.logger.error(`refusing ${state.name}: ${diagnosis.reason}. Fix: ${diagnosis.fix}.`);
+    this.logger.error(`refusing ${state.endpoint.variable}: ${diagnosis.reason}. Fix: ${diagnosis.fix}.`);
   }
 
   private describeEndpoint(name: RedisUrlVariable, endpoint: RedisEndpoint, config: AppConfig): void {
