@@ -51,13 +51,15 @@ const HOLDS: Record<Holds, string> = {
   cache: 'the cache and job results',
 };
 
-/** The checks of `npm run doctor`, on the same configuration the app reads: each database the app would use, in turn. */
+/**
+ * The checks of `npm run doctor`, on the same configuration the app reads: each database the app would use, checked
+ * side by side so that two stay within the deadlines of one, reported one after the other.
+ */
 export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_DEADLINES): Promise<CheckResult[]> {
   const { results, redis, databases } = checkConfiguration(env);
-  for (const database of databases) {
-    const checks = redis ? await checkDatabase(database, redis, deadlines) : [];
-    results.push(...checks.map((check) => ({ ...check, name: `${database.prefix}${check.name}` })));
-  }
+  if (!redis) return results;
+  const checked = await Promise.all(databases.map((database) => checkDatabase(database, redis, deadlines)));
+  databases.forEach((database, i) => results.push(...checked[i].map((check) => ({ ...check, name: `${database.prefix}${check.name}` }))));
   return results;
 }
 
