@@ -1,5 +1,5 @@
 /**
- * Checks the Redis connection the app would use, one line per check: `npm run doctor` locally,
+ * Checks the Redis databases the app would use (REDIS_URL, and REDIS_CACHE_URL when set), one line per check: `npm run doctor` locally,
  * `node dist/doctor.js` in a Render shell. Exit code 1 on any failure, 0 with warnings only.
  */
 import { loadDotEnv } from './config';

@@ -37,7 +37,8 @@ async function main(): Promise<void> {
       log.error(error.message);
       process.exit(1);
     }
-    log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url} (pid ${devRedis.pid}; set REDIS_URL to use your own)`);
+    const cache = config.redis.cacheEndpoint ? `, for everything but the cache (on REDIS_CACHE_URL)` : '';
+    log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url}${cache} (pid ${devRedis.pid}; set REDIS_URL to use your own)`);
     config = { ...config, redis: { ...config.redis, endpoint: parseRedisUrl(devRedis.url) } };
   }
   if (config.jwt.generated) {

@@ -1,5 +1,7 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { AppProcess } from './support/app-process';
+import { RedisServer, stopAllRedisServers } from './support/redis-server';
+import { JWT_SECRET, postReport, salesFor, settledReport, tokenFor } from './support/reports-client';
 
 const isRunning = (pid: number) => {
   try {
@@ -9,6 +11,8 @@ const isRunning = (pid: number) => {
     return false;
   }
 };
+
+afterAll(stopAllRedisServers);
 
 describe('npm run start:dev without REDIS_URL', () => {
   it('starts a private Redis (never 6379), says so in one line, serves a healthy /health and stops that Redis on shutdown', async () => {
@@ -40,5 +44,22 @@ describe('npm run start:dev without REDIS_URL', () => {
     expect(exit).toEqual({ code: 1, signal: null });
     expect(app.matching(/redis-server is not on PATH\. Install Redis .* or set REDIS_URL/)).toHaveLength(1);
     expect(app.matching(/^\s+at /)).toEqual([]);
+  });
+
+  it('with REDIS_CACHE_URL set, keeps the cache there and everything else on the private Redis', async () => {
+    const cache = await RedisServer.start();
+    const app = await AppProcess.start({ NODE_ENV: 'development', JWT_SECRET, REDIS_CACHE_URL: cache.url() });
+    try {
+      expect(app.matching(/started a private development Redis at redis:\/\/127\.0\.0\.1:\d+, for everything but the cache \(on REDIS_CACHE_URL\)/)).toHaveLength(1);
+      await app.waitForLines(/ready in \d+ ms/, 5);
+      const token = tokenFor('u1', 'pharmacy-1');
+      const { id } = (await postReport(app, token, salesFor(1))).body as { id: string };
+      expect((await settledReport(app, token, id)).body).toMatchObject({ id, status: 'completed' });
+      const keys = (await cache.command('KEYS', '*')).split('\n').filter(Boolean);
+      expect(keys.some((key) => key.startsWith('pharmacare:cache:'))).toBe(true);
+      expect(keys.filter((key) => !key.startsWith('pharmacare:cache'))).toEqual([]);
+    } finally {
+      await app.stop();
+    }
   });
 });

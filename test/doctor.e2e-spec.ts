@@ -278,4 +278,55 @@ describe('npm run doctor (dist/doctor.js)', () => {
     expect(run.code).toBe(1);
     expect(line(run.output, 'url')).toMatch(/^fail +url +REDIS_URL is required when NODE_ENV=production/);
   });
+
+  describe('two databases: REDIS_URL for the queue, REDIS_CACHE_URL for the cache', () => {
+    let queue: RedisServer;
+    let cache: RedisServer;
+    beforeAll(async () => {
+      [queue, cache] = await Promise.all([RedisServer.start(), RedisServer.start({ password: PASSWORD })]);
+    });
+    afterAll(() => Promise.all([queue.stop(), cache.stop()]));
+
+    it('checks each, saying which URL holds what; the cache evicting is fine and said to evict job results too, password absent', async () => {
+      await cache.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+      const run = await doctor({ REDIS_URL: queue.url(), REDIS_CACHE_URL: cache.url() });
+      expect(run.code).toBe(0);
+      expect(line(run.output, 'url')).toMatch(/^ok +url +REDIS_URL redis:\/\/127\.0\.0\.1:\d+ \(provider local, no TLS\): the queue, presence and Socket\.io/);
+      expect(line(run.output, 'cache:url')).toMatch(
+        /^ok +cache:url +REDIS_CACHE_URL redis:\/\/default:\*\*\*@127\.0\.0\.1:\d+ \(provider local, no TLS\): the cache and job results$/,
+      );
+      expect(line(run.output, 'connection')).toMatch(new RegExp(`^ok +connection +reached 127\\.0\\.0\\.1:${queue.port} `));
+      expect(line(run.output, 'cache:connection')).toMatch(new RegExp(`^ok +cache:connection +reached 127\\.0\\.0\\.1:${cache.port} `));
+      expect(line(run.output, 'eviction')).toMatch(/^ok +eviction +noeviction \(CONFIG GET\)$/);
+      expect(line(run.output, 'cache:eviction')).toMatch(
+        /^ok +cache:eviction +allkeys-lru \(CONFIG GET\): .*job results are evicted too, possibly before REPORT_TTL_SECONDS: an evicted one answers 404/,
+      );
+      expect(run.output).toMatch(/^doctor: all checks passed$/m);
+      expect(run.output).not.toContain(PASSWORD);
+    });
+
+    it('flags a queue database that evicts and a cache database that does not, each under its own name', async () => {
+      await queue.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+      await cache.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      try {
+        const run = await doctor({ REDIS_URL: queue.url(), REDIS_CACHE_URL: cache.url() });
+        expect(run.code).toBe(0);
+        expect(line(run.output, 'eviction')).toMatch(/^warn +eviction +allkeys-lru \(CONFIG GET\): .*BullMQ jobs among them -> fix: set the policy to noeviction/);
+        expect(line(run.output, 'cache:eviction')).toMatch(
+          /^warn +cache:eviction +noeviction \(CONFIG GET\): once full, Redis refuses cache writes.* -> fix: set maxmemory-policy allkeys-lru/,
+        );
+        expect(run.output).toMatch(/^doctor: all checks passed with 2 warnings$/m);
+      } finally {
+        await queue.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      }
+    });
+
+    it('names REDIS_CACHE_URL in what goes wrong with it', async () => {
+      const run = await doctor({ REDIS_URL: queue.url(), REDIS_CACHE_URL: cache.url({ password: WRONG_PASSWORD }) });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'auth')).toMatch(/^ok +auth /);
+      expect(line(run.output, 'cache:auth')).toMatch(/^fail +cache:auth +authentication failed \(WRONGPASS\) -> fix: the user or password in REDIS_CACHE_URL is wrong/);
+      expect(run.output).not.toContain(WRONG_PASSWORD);
+    });
+  });
 });

@@ -70,7 +70,8 @@ function effectiveEnv(blueprint: Blueprint, service: Service): Record<string, st
     // Render generates a base64-encoded 256-bit value.
     else if (entry.generateValue === true) env[entry.key] = randomBytes(32).toString('base64');
     else if (entry.sync === false) env[entry.key] = placeholderFor(entry.key);
-    else if (entry.fromService?.property === 'connectionString') env[entry.key] = 'redis://red-d1a2b3c4d5e6f7g8h9i0:6379';
+    // Render's internal host of that instance: one per instance, red-<id>.
+    else if (entry.fromService?.property === 'connectionString') env[entry.key] = `redis://red-${(entry.fromService.name ?? '').replace(/[^a-z0-9]/g, '')}:6379`;
   }
   return env;
 }
@@ -198,29 +199,49 @@ describe(`Render Blueprint ${KEYVALUE} (Render Key Value)`, () => {
   const blueprint = load(KEYVALUE);
   const keyValues = blueprint.services.filter((service) => service.type === 'keyvalue');
 
-  it('runs one internal-only Key Value instance that never evicts (BullMQ would lose jobs)', () => {
-    expect(keyValues).toHaveLength(1);
-    expect(keyValues[0].ipAllowList).toEqual([]);
-    expect(keyValues[0].maxmemoryPolicy).toBe('noeviction');
+  /** The Key Value instance the variable of every app service is wired to (the same for all of them). */
+  const wiredTo = (key: string): Service | undefined => {
+    const names = new Set(appServices(blueprint).map((service) => service.envVars?.find((entry) => entry.key === key)?.fromService?.name));
+    expect(names.size).toBe(1);
+    return keyValues.find((keyValue) => names.has(keyValue.name));
+  };
+
+  it('runs two internal-only Key Value instances: one that never evicts (BullMQ would lose jobs), one that evicts for the cache', () => {
+    expect(keyValues).toHaveLength(2);
+    for (const keyValue of keyValues) expect(keyValue.ipAllowList).toEqual([]);
+    expect(wiredTo('REDIS_URL')?.maxmemoryPolicy).toBe('noeviction');
+    expect(wiredTo('REDIS_CACHE_URL')?.maxmemoryPolicy).toBe('allkeys-lru');
   });
 
-  it('wires REDIS_URL of both services to its connection string, in its region (internal host names are regional)', () => {
-    const [keyValue] = keyValues;
+  it.each(['REDIS_URL', 'REDIS_CACHE_URL'])('wires %s of both services to a connection string, in its region (internal host names are regional)', (key) => {
+    const keyValue = wiredTo(key);
+    expect(keyValue).toBeDefined();
     for (const service of appServices(blueprint)) {
-      expect(service.envVars?.find((entry) => entry.key === 'REDIS_URL')).toEqual({
-        key: 'REDIS_URL',
-        fromService: { type: 'keyvalue', name: keyValue.name, property: 'connectionString' },
+      expect(service.envVars?.find((entry) => entry.key === key)).toEqual({
+        key,
+        fromService: { type: 'keyvalue', name: keyValue?.name, property: 'connectionString' },
       });
-      expect(service.region).toBe(keyValue.region);
+      expect(service.region).toBe(keyValue?.region);
     }
   });
 
-  it('describes the same web and worker services as render.yaml, apart from REDIS_URL', () => {
-    const withoutRedisUrl = (file: Blueprint) => ({
+  it("gives the cache a database of its own, apart from the queue's", () => {
+    for (const service of appServices(blueprint)) {
+      const config = loadConfig(effectiveEnv(blueprint, service));
+      expect(config.redis.cacheEndpoint).toBeDefined();
+      expect(config.redis.cacheEndpoint?.host).not.toBe(config.redis.endpoint?.host);
+    }
+  });
+
+  it('describes the same web and worker services as render.yaml, apart from REDIS_URL and REDIS_CACHE_URL', () => {
+    const withoutRedisUrls = (file: Blueprint) => ({
       envVarGroups: file.envVarGroups,
-      services: appServices(file).map((service) => ({ ...service, envVars: service.envVars?.filter((entry) => entry.key !== 'REDIS_URL') })),
+      services: appServices(file).map((service) => ({
+        ...service,
+        envVars: service.envVars?.filter((entry) => entry.key !== 'REDIS_URL' && entry.key !== 'REDIS_CACHE_URL'),
+      })),
     });
-    expect(withoutRedisUrl(blueprint)).toEqual(withoutRedisUrl(load(UPSTASH)));
+    expect(withoutRedisUrls(blueprint)).toEqual(withoutRedisUrls(load(UPSTASH)));
   });
 });
 

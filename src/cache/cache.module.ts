@@ -25,7 +25,7 @@ const tiersProvider = {
         maxEntryBytes: config.cache.maxValueBytes,
         maxTtlMs: config.cache.memoryTtlMs,
       },
-      new RedisKeyvStore(connections.client('command'), { keyPrefix: config.redis.keyPrefix }),
+      new RedisKeyvStore(connections.client('cache'), { keyPrefix: config.redis.keyPrefix }),
     ),
 };
 
@@ -39,7 +39,7 @@ class CacheTiersModule {}
 
 /**
  * @nestjs/cache-manager (cache-manager 7) over two Keyv tiers: a bounded in-process LRU, then Redis through
- * RedisModule's command client (the cache opens no connection). Inject CacheService for getOrSet, tags and
+ * RedisModule's cache client (the cache opens no connection). Inject CacheService for getOrSet, tags and
  * fail-open reads; CACHE_MANAGER works on the very same tiers, for code written against cache-manager.
  */
 @Global()

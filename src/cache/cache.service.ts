@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ReplyError, type Redis } from 'ioredis';
 import { AppConfig } from '../config';
-import { InjectRedis, RedisConnections } from '../redis';
+import { InjectRedis, RedisConnections, RedisRoleError } from '../redis';
 import { CACHE_TIERS, COMPUTE_LOCK_MS, COMPUTE_POLL_MS, COMPUTE_WAIT_MS, MAX_RESULT_BYTES } from './cache.constants';
 import type { CacheTiers } from './cache-tiers';
 import type { EntryIndexing } from './redis-keyv.store';
@@ -29,9 +29,13 @@ export interface CacheGetOrSetOptions<T> extends CacheSetOptions {
   readonly shouldCache?: (value: T) => boolean;
 }
 
-/** setOrThrow's refusal: the value is not in Redis (too large, or Redis unreachable or refusing it). */
-export class CacheWriteError extends Error {
+/** setOrThrow's refusal: the value is not in Redis (too large, or Redis unreachable or refusing it); it names the cache's database. */
+export class CacheWriteError extends RedisRoleError {
   override readonly name = 'CacheWriteError';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'cache', options);
+  }
 }
 
 const MAX_WARNED_KEYS = 1_000;
@@ -54,7 +58,7 @@ function checkTtl(ttlMs: number): void {
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 
 /**
- * Two tiers, memory then Redis, over RedisModule's command client. Redis failures never fail a read:
+ * Two tiers, memory then Redis, over RedisModule's cache client (REDIS_CACHE_URL, else REDIS_URL). Redis failures never fail a read:
  * while Redis is down or slow the cache runs on memory alone (logged once, shown in /health).
  */
 @Injectable()
@@ -77,8 +81,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @Inject(CACHE_TIERS) private readonly tiers: CacheTiers,
-    @InjectRedis('command') private readonly redis: Redis,
-    @InjectRedis('subscriber') private readonly subscriber: Redis,
+    @InjectRedis('cache') private readonly redis: Redis,
+    @InjectRedis('cache-subscriber') private readonly subscriber: Redis,
     private readonly connections: RedisConnections,
     private readonly config: AppConfig,
   ) {
@@ -286,7 +290,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   }
 
   private redisUsable(): boolean {
-    return this.connections.status('command').state === 'ready';
+    return this.connections.status('cache').state === 'ready';
   }
 
   /**

@@ -378,6 +378,44 @@ describe('loadConfig hostile-input settings', () => {
     expect(error.message).not.toContain('Ab3x9');
   });
 
+  describe('REDIS_CACHE_URL', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET, CORS_ORIGINS: '*' };
+
+    it("is the cache's own database when set, named as such; unset, the cache uses REDIS_URL", () => {
+      const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6380', REDIS_CACHE_URL: `rediss://default:${REDIS_PASSWORD}@cache-bird-12345.upstash.io:6379` });
+      expect(config.redis.endpoint).toMatchObject({ variable: 'REDIS_URL', port: 6380 });
+      expect(config.redis.cacheEndpoint).toMatchObject({ variable: 'REDIS_CACHE_URL', host: 'cache-bird-12345.upstash.io', tls: true, provider: 'upstash' });
+      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6380' }).redis.cacheEndpoint).toBeUndefined();
+      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6380', REDIS_CACHE_URL: '  ' }).redis.cacheEndpoint).toBeUndefined();
+    });
+
+    it('counts the same database as REDIS_URL as none of its own (its connections are shared), but another db of the same server as its own', () => {
+      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6380', REDIS_CACHE_URL: 'redis://127.0.0.1:6380/0' }).redis.cacheEndpoint).toBeUndefined();
+      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6380', REDIS_CACHE_URL: 'redis://127.0.0.1:6380/1' }).redis.cacheEndpoint).toMatchObject({ db: 1 });
+    });
+
+    it('is checked by the same rules as REDIS_URL, its problems naming REDIS_CACHE_URL, without printing its password', () => {
+      const rest = configError({ REDIS_URL: 'redis://127.0.0.1:6380', REDIS_CACHE_URL: `https://default:${REDIS_PASSWORD}@eu1-fine-bird-12345.upstash.io` });
+      expect(onlyProblem(rest, 'REDIS_CACHE_URL')).toContain('rediss://');
+      expect(rest.message).not.toContain(REDIS_PASSWORD);
+      const short = configError({ REDIS_URL: 'redis://127.0.0.1:6380', REDIS_CACHE_URL: 'redis://default:Ab3x9@127.0.0.1:6381' });
+      expect(onlyProblem(short, 'REDIS_CACHE_URL')).toMatch(/password of 5 characters; use at least 8/);
+      expect(short.message).not.toContain('Ab3x9');
+    });
+
+    it('does not stand in for REDIS_URL in production: the queue needs REDIS_URL', () => {
+      const error = configError({ ...production, REDIS_CACHE_URL: 'redis://red-cache1:6379' });
+      expect(onlyProblem(error, 'REDIS_URL')).toMatch(/^REDIS_URL is required when NODE_ENV=production, also with REDIS_CACHE_URL set/);
+      expect(loadConfig({ ...production, REDIS_URL: 'redis://red-queue1:6379', REDIS_CACHE_URL: 'redis://red-cache1:6379' }).redis.cacheEndpoint?.host).toBe('red-cache1');
+    });
+
+    it('leaves REDIS_URL unset outside production to the development Redis, with the cache on REDIS_CACHE_URL', () => {
+      const { redis } = loadConfig({ REDIS_CACHE_URL: 'redis://127.0.0.1:6381' });
+      expect(redis.endpoint).toBeUndefined();
+      expect(redis.cacheEndpoint).toMatchObject({ port: 6381 });
+    });
+  });
+
   it('bounds JWT_MAX_AGE_SECONDS, HEALTH_TOKEN and the tenant quotas', () => {
     expect(onlyProblem(configError({ JWT_MAX_AGE_SECONDS: '10' }), 'JWT_MAX_AGE_SECONDS')).toMatch(/at least 60/);
     expect(onlyProblem(configError({ HEALTH_TOKEN: 'short' }), 'HEALTH_TOKEN')).toMatch(/at least 16/);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { parseRedisUrl, RedisEndpoint, RedisUrlError } from './redis-url';
+import { parseRedisUrl, RedisEndpoint, RedisUrlError, RedisUrlVariable } from './redis-url';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -84,8 +84,10 @@ export interface QueueConfig {
 }
 
 export interface RedisConfig {
-  /** Absent when REDIS_URL is unset outside production: the bootstrap then starts a private development Redis. */
+  /** REDIS_URL. Absent when it is unset outside production: the bootstrap then starts a private development Redis. */
   readonly endpoint?: RedisEndpoint;
+  /** REDIS_CACHE_URL: the cache's own database. Absent (unset, or the same database as REDIS_URL): the cache uses REDIS_URL's. */
+  readonly cacheEndpoint?: RedisEndpoint;
   readonly tlsCa?: string;
   readonly tlsCaFile?: string;
   readonly tlsInsecure: boolean;
@@ -187,7 +189,7 @@ const envSchema = z.object({
 });
 
 /** Read from the raw environment by loadConfig below (their checks depend on other variables). */
-const RAW_VARIABLES = ['REDIS_URL', 'REDIS_TLS_CA_FILE', 'JWT_SECRET', 'ADMIN_USER', 'ADMIN_PASSWORD', 'CORS_ORIGINS'] as const;
+const RAW_VARIABLES = ['REDIS_URL', 'REDIS_CACHE_URL', 'REDIS_TLS_CA_FILE', 'JWT_SECRET', 'ADMIN_USER', 'ADMIN_PASSWORD', 'CORS_ORIGINS'] as const;
 
 /** Every environment variable the configuration reads: .env.example and the Render Blueprints are checked against it. */
 export const CONFIG_VARIABLES: readonly string[] = [...Object.keys(envSchema.shape), ...RAW_VARIABLES];
@@ -203,23 +205,11 @@ export function loadConfig(env: Env): AppConfig {
   const redisUrl = env.REDIS_URL?.trim();
   const caFile = env.REDIS_TLS_CA_FILE?.trim();
 
-  let endpoint: RedisEndpoint | undefined;
-  if (redisUrl) {
-    try {
-      endpoint = parseRedisUrl(redisUrl);
-    } catch (error) {
-      if (!(error instanceof RedisUrlError)) throw error;
-      problems.push(`REDIS_URL ${error.message}`);
-    }
-  } else if (production) {
+  const endpoint = readRedisUrl('REDIS_URL', redisUrl, problems);
+  const cacheEndpoint = readRedisUrl('REDIS_CACHE_URL', env.REDIS_CACHE_URL?.trim(), problems);
+  if (!redisUrl && production) {
     problems.push(
-      'REDIS_URL is required when NODE_ENV=production. Set it to your Redis connection string: the rediss:// URL from the Upstash console, or the Render Key Value connection string.',
-    );
-  }
-
-  if (endpoint?.password !== undefined && endpoint.password.length < MIN_REDIS_PASSWORD_LENGTH) {
-    problems.push(
-      `REDIS_URL has a password of ${endpoint.password.length} characters; use at least ${MIN_REDIS_PASSWORD_LENGTH} (logs are scrubbed of it, and a shorter one cannot be told apart from ordinary text). Set a longer requirepass on your Redis, or use the URL your provider gives.`,
+      `REDIS_URL is required when NODE_ENV=production${cacheEndpoint ? ', also with REDIS_CACHE_URL set (that database holds only the cache; the queue and presence need REDIS_URL)' : ''}. Set it to your Redis connection string: the rediss:// URL from the Upstash console, or the Render Key Value connection string.`,
     );
   }
   const tlsCa = caFile ? readCaFile(caFile, problems) : undefined;
@@ -261,6 +251,8 @@ export function loadConfig(env: Env): AppConfig {
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     redis: {
       endpoint,
+      // The same database twice is one: its connections are shared, as with REDIS_CACHE_URL unset.
+      cacheEndpoint: cacheEndpoint && !sameDatabase(cacheEndpoint, endpoint) ? cacheEndpoint : undefined,
       tlsCa,
       tlsCaFile: caFile,
       tlsInsecure: vars.REDIS_TLS_INSECURE,
@@ -297,6 +289,29 @@ export function loadConfig(env: Env): AppConfig {
     apiDocs: vars.API_DOCS ?? vars.NODE_ENV !== 'production',
     admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };
+}
+
+/** A Redis URL variable (REDIS_URL, REDIS_CACHE_URL), parsed and checked by the same rules; undefined when unset or invalid. */
+function readRedisUrl(name: RedisUrlVariable, value: string | undefined, problems: string[]): RedisEndpoint | undefined {
+  if (!value) return undefined;
+  let endpoint: RedisEndpoint;
+  try {
+    endpoint = parseRedisUrl(value, name);
+  } catch (error) {
+    if (!(error instanceof RedisUrlError)) throw error;
+    problems.push(`${name} ${error.message}`);
+    return undefined;
+  }
+  if (endpoint.password !== undefined && endpoint.password.length < MIN_REDIS_PASSWORD_LENGTH) {
+    problems.push(
+      `${name} has a password of ${endpoint.password.length} characters; use at least ${MIN_REDIS_PASSWORD_LENGTH} (logs are scrubbed of it, and a shorter one cannot be told apart from ordinary text). Set a longer requirepass on your Redis, or use the URL your provider gives.`,
+    );
+  }
+  return endpoint;
+}
+
+function sameDatabase(a: RedisEndpoint, b: RedisEndpoint | undefined): boolean {
+  return b !== undefined && a.host === b.host && a.port === b.port && a.db === b.db && a.username === b.username && a.password === b.password && a.tls === b.tls;
 }
 
 /** Unset, the grace leaves 2 s of the shutdown deadline for closing connections: 8 s of the default 10. */

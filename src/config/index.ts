@@ -3,4 +3,4 @@ export type { AppRole, CacheConfig, HealthConfig, HttpConfig, JwtConfig, LogLeve
 export { ConfigModule } from './config.module';
 export { loadDotEnv } from './dot-env';
 export { parseRedisUrl, detectProvider } from './redis-url';
-export type { RedisEndpoint, RedisProvider } from './redis-url';
+export type { RedisEndpoint, RedisProvider, RedisUrlVariable } from './redis-url';

@@ -6,7 +6,12 @@ import { isIPv4 } from 'node:net';
  */
 export type RedisProvider = 'upstash' | 'render' | 'railway' | 'local' | 'other';
 
+/** The variables that hold a Redis URL: every message about an endpoint names the one it came from. */
+export type RedisUrlVariable = 'REDIS_URL' | 'REDIS_CACHE_URL';
+
 export interface RedisEndpoint {
+  /** Where the URL came from. */
+  readonly variable: RedisUrlVariable;
   readonly host: string;
   readonly port: number;
   readonly username?: string;
@@ -44,8 +49,8 @@ export function detectProvider(host: string): { provider: RedisProvider; tlsOnly
 
 const FORM = 'Expected redis://[user:password@]host[:port][/db], or rediss://… for TLS.';
 
-/** Parses REDIS_URL. Error messages never repeat the value: it may hold the password. */
-export function parseRedisUrl(value: string): RedisEndpoint {
+/** Parses REDIS_URL (or REDIS_CACHE_URL). Error messages never repeat the value: it may hold the password. */
+export function parseRedisUrl(value: string, variable: RedisUrlVariable = 'REDIS_URL'): RedisEndpoint {
   let url: URL;
   try {
     url = new URL(value.trim());
@@ -80,6 +85,7 @@ export function parseRedisUrl(value: string): RedisEndpoint {
   const password = decodeCredential(url.password, 'password');
   const tls = requestedTls || tlsOnly;
   return {
+    variable,
     host,
     port,
     username,

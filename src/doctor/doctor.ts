@@ -32,12 +32,39 @@ const warn = (name: string, detail: string, fix: string): CheckResult => ({ name
 const fail = (name: string, detail: string, fix?: string): CheckResult => ({ name, status: 'fail', detail, fix });
 const skip = (name: string, why: string): CheckResult => ({ name, status: 'skip', detail: `not checked: ${why}` });
 
-/** The checks of `npm run doctor`, on the same configuration the app reads. */
-export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_DEADLINES): Promise<CheckResult[]> {
-  const { results, redis } = checkConfiguration(env);
-  if (!redis?.endpoint) return results;
+/**
+ * What one database holds, which decides the eviction policy it needs: BullMQ's jobs must never be evicted, the
+ * cache's entries may be (and job results with them).
+ */
+type Holds = 'everything' | 'queue' | 'cache';
 
-  const endpoint = redis.endpoint;
+interface Database {
+  readonly endpoint: RedisEndpoint;
+  readonly holds: Holds;
+  /** Before each check's name: '' for REDIS_URL, 'cache:' for REDIS_CACHE_URL. */
+  readonly prefix: string;
+}
+
+const HOLDS: Record<Holds, string> = {
+  everything: 'the queue, presence, Socket.io and the cache',
+  queue: 'the queue, presence and Socket.io (the cache is on REDIS_CACHE_URL)',
+  cache: 'the cache and job results',
+};
+
+/**
+ * The checks of `npm run doctor`, on the same configuration the app reads: each database the app would use, checked
+ * side by side so that two stay within the deadlines of one, reported one after the other.
+ */
+export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_DEADLINES): Promise<CheckResult[]> {
+  const { results, redis, databases } = checkConfiguration(env);
+  if (!redis) return results;
+  const checked = await Promise.all(databases.map((database) => checkDatabase(database, redis, deadlines)));
+  databases.forEach((database, i) => results.push(...checked[i].map((check) => ({ ...check, name: `${database.prefix}${check.name}` }))));
+  return results;
+}
+
+async function checkDatabase({ endpoint, holds }: Database, redis: RedisConfig, deadlines: DoctorDeadlines): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
   const client = new Redis({
     ...buildRedisOptions('command', endpoint, redis, () => 0),
     // One attempt: the doctor reports what happened instead of retrying.
@@ -73,8 +100,8 @@ export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_D
     results.push(await latency(client, command));
     results.push(await serverVersion(client, command));
     results.push(await clusterMode(client, endpoint, command));
-    results.push(await memory(client, command));
-    results.push(await evictionPolicy(client, endpoint, command));
+    results.push(await memory(client, holds, command));
+    results.push(await evictionPolicy(client, endpoint, holds, command));
   } finally {
     close(client);
   }
@@ -82,7 +109,7 @@ export async function runDoctor(env: Env, deadlines: DoctorDeadlines = DEFAULT_D
 }
 
 /** The whole configuration as the app validates it, and the Redis settings alone so Redis can be checked even when something else is wrong. */
-function checkConfiguration(env: Env): { results: CheckResult[]; redis?: RedisConfig } {
+function checkConfiguration(env: Env): { results: CheckResult[]; redis?: RedisConfig; databases: Database[] } {
   let problems: string[] = [];
   let redis: RedisConfig | undefined;
   let summary = '';
@@ -105,18 +132,30 @@ function checkConfiguration(env: Env): { results: CheckResult[]; redis?: RedisCo
 
   if (redisProblems.length > 0) {
     results.push(fail('url', redisProblems.join(' ')));
-    return { results };
+    return { results, databases: [] };
   }
-  const endpoint = redis?.endpoint;
-  if (!endpoint) {
+  const { endpoint, cacheEndpoint } = redis ?? {};
+  const databases: Database[] = [];
+  if (endpoint) {
+    databases.push({ endpoint, holds: cacheEndpoint ? 'queue' : 'everything', prefix: '' });
+  } else {
     results.push(warn('url', 'REDIS_URL is unset: the app starts a private development Redis, so there is nothing to check', 'set REDIS_URL to check your own Redis'));
-    return { results };
   }
-  const where = `${endpoint.redacted} (provider ${endpoint.provider}, ${endpoint.tls ? 'TLS' : 'no TLS'})`;
-  results.push(
-    endpoint.tlsUpgraded ? warn('url', `${where}: redis:// upgraded to TLS, since ${endpoint.provider} only accepts TLS`, 'write rediss:// in REDIS_URL') : ok('url', where),
-  );
-  return { results, redis };
+  if (cacheEndpoint) databases.push({ endpoint: cacheEndpoint, holds: 'cache', prefix: 'cache:' });
+  for (const { endpoint: checked, holds, prefix } of databases) {
+    // With one database, the line is what it always was; with two, it says which URL holds what.
+    const where = `${holds === 'everything' ? '' : `${checked.variable} `}${checked.redacted} (provider ${checked.provider}, ${checked.tls ? 'TLS' : 'no TLS'})${holds === 'everything' ? '' : `: ${HOLDS[holds]}`}`;
+    results.push(
+      checked.tlsUpgraded
+        ? warn(
+            `${prefix}url`,
+            `${where}${holds === 'everything' ? ':' : ';'} redis:// upgraded to TLS, since ${checked.provider} only accepts TLS`,
+            `write rediss:// in ${checked.variable}`,
+          )
+        : ok(`${prefix}url`, where),
+    );
+  }
+  return { results, redis, databases };
 }
 
 function redisSettingsAlone(env: Env): RedisConfig | undefined {
@@ -295,8 +334,8 @@ async function clusterMode(client: Redis, endpoint: RedisEndpoint, command: Comm
   return fail('cluster', diagnosis.reason, diagnosis.fix);
 }
 
-/** With noeviction a full Redis refuses writes: new jobs get 503 and results cannot be stored. */
-async function memory(client: Redis, command: Command): Promise<CheckResult> {
+/** With noeviction a full Redis refuses writes: new jobs get 503 and results cannot be stored. A cache database that evicts is meant to fill up. */
+async function memory(client: Redis, holds: Holds, command: Command): Promise<CheckResult> {
   let fields: Record<string, string>;
   try {
     fields = parseInfo(await command(client.info('memory')));
@@ -309,13 +348,18 @@ async function memory(client: Redis, command: Command): Promise<CheckResult> {
   const mib = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MiB`;
   if (!Number.isFinite(max) || max === 0) return ok('memory', `${mib(used)} used, no maxmemory limit`);
   const detail = `${mib(used)} used of ${mib(max)} maxmemory (${Math.round((used / max) * 100)} %)`;
+  if (holds === 'cache' && fields.maxmemory_policy !== 'noeviction') return ok('memory', `${detail}; once full, Redis evicts cache entries to make room`);
   const fix = 'free memory or raise the limit (a bigger plan, or maxmemory in redis.conf); look for keys without expiry with redis-cli --bigkeys';
-  if (used >= max) return fail('memory', `${detail}: full, Redis refuses writes (OOM), so new jobs are answered 503`, fix);
+  const refused =
+    holds === 'cache'
+      ? "Redis refuses writes (OOM): new cache entries stay in each instance's memory and jobs cannot store their results (they wait, put back)"
+      : 'Redis refuses writes (OOM), so new jobs are answered 503';
+  if (used >= max) return fail('memory', `${detail}: full, ${refused}`, fix);
   if (used > max * MEMORY_WARNING_RATIO) return warn('memory', `${detail}: over ${MEMORY_WARNING_RATIO * 100} %; once full, Redis refuses writes (OOM)`, fix);
   return ok('memory', detail);
 }
 
-async function evictionPolicy(client: Redis, endpoint: RedisEndpoint, command: Command): Promise<CheckResult> {
+async function evictionPolicy(client: Redis, endpoint: RedisEndpoint, holds: Holds, command: Command): Promise<CheckResult> {
   let policy: string | undefined;
   let source = 'CONFIG GET';
   try {
@@ -332,6 +376,10 @@ async function evictionPolicy(client: Redis, endpoint: RedisEndpoint, command: C
       policy = undefined;
     }
   }
+  return holds === 'cache' ? cacheEviction(policy, source, endpoint) : queueEviction(policy, source, endpoint);
+}
+
+function queueEviction(policy: string | undefined, source: string, endpoint: RedisEndpoint): CheckResult {
   if (!policy) {
     return warn(
       'eviction',
@@ -347,6 +395,28 @@ async function evictionPolicy(client: Redis, endpoint: RedisEndpoint, command: C
     `${policy} (${source}): when memory is full Redis deletes keys, BullMQ jobs among them`,
     'set the policy to noeviction (Render Key Value: maxmemoryPolicy: noeviction; Upstash: turn Eviction off; your own server: maxmemory-policy noeviction in redis.conf)',
   );
+}
+
+/**
+ * The cache's database may evict, and should: a full one that does not refuses cache writes. What it evicts can be
+ * a job result (reports keep theirs only there), which then answers 404 until the same request is posted again.
+ */
+function cacheEviction(policy: string | undefined, source: string, endpoint: RedisEndpoint): CheckResult {
+  const evicted = 'job results are evicted too, possibly before REPORT_TTL_SECONDS: an evicted one answers 404 until the same report is posted again, which computes it anew';
+  const toEvicting =
+    endpoint.provider === 'upstash'
+      ? 'turn Eviction on for this database in the Upstash console'
+      : 'set maxmemory-policy allkeys-lru (Render Key Value: maxmemoryPolicy: allkeys-lru; your own server: redis.conf)';
+  if (!policy) return warn('eviction', 'the server reports no maxmemory-policy (CONFIG GET and INFO memory refused or silent)', `make sure it may evict: ${toEvicting}`);
+  if (policy === 'noeviction') {
+    return warn(
+      'eviction',
+      `noeviction (${source}): once full, Redis refuses cache writes, so new entries stay in each instance's memory and jobs cannot store their results (they are put back and wait)`,
+      `${toEvicting}; or keep noeviction and size maxmemory so results live out REPORT_TTL_SECONDS`,
+    );
+  }
+  // allkeys-* and volatile-* alike: every key the cache writes has an expiry.
+  return ok('eviction', `${policy} (${source}): when memory is full Redis evicts cache entries; ${evicted}`);
 }
 
 function parseInfo(text: string): Record<string, string> {
@@ -376,11 +446,13 @@ function close(client: Redis): void {
 /** Values that must never be printed: the Redis password and the app's own secrets. */
 export function secretsIn(env: Env): string[] {
   const secrets = [env.JWT_SECRET, env.ADMIN_PASSWORD, env.METRICS_TOKEN];
-  try {
-    const url = new URL(env.REDIS_URL ?? '');
-    secrets.push(url.password, safeDecode(url.password));
-  } catch {
-    // not a URL: loadConfig reported it, and the value itself is never printed
+  for (const value of [env.REDIS_URL, env.REDIS_CACHE_URL]) {
+    try {
+      const url = new URL(value ?? '');
+      secrets.push(url.password, safeDecode(url.password));
+    } catch {
+      // not a URL: loadConfig reported it, and the value itself is never printed
+    }
   }
   return secrets.filter((secret): secret is string => Boolean(secret));
 }

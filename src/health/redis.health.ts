@@ -2,14 +2,15 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
-import { REDIS_ROLES, RedisConnections, RedisRole } from '../redis';
+import { REDIS_ROLE_SPECS, RedisConnections, RedisRole } from '../redis';
 import { HealthIndicators } from './health-indicators.registry';
 
 export const PING_TIMEOUT_MS = 1_000;
 
 /**
- * One indicator per Redis client, `redis:<role>`. A client that has been down for less than the grace
- * period is `degraded` (still 200), so Render neither pulls nor restarts an instance over a blip.
+ * One indicator per Redis client, `redis:<role>`, whose details name its URL variable (`endpoint`). A client that
+ * has been down for less than the grace period is `degraded` (still 200), so Render neither pulls nor restarts an
+ * instance over a blip; one the process works without (the cache's, on REDIS_CACHE_URL) stays degraded.
  */
 @Injectable()
 export class RedisHealthIndicator implements OnModuleInit {
@@ -24,27 +25,34 @@ export class RedisHealthIndicator implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.registry.register(...REDIS_ROLES.map((role) => () => this.check(role)));
+    this.registry.register(...this.connections.clientRoles().map((role) => () => this.check(role)));
   }
 
   async check(role: RedisRole): Promise<HealthIndicatorResult> {
     const session = this.indicator.check(`redis:${role}`);
     const status = this.connections.status(role);
+    const { endpoint } = status;
+    const { essential, tuning } = REDIS_ROLE_SPECS[role];
     const now = Date.now();
     let downSince = status.downSince;
     let reason = status.lastError?.reason;
 
-    // Not connecting at all (a Redis Cluster node): nothing will change until REDIS_URL does.
-    if (status.state === 'refused') return session.down({ state: 'refused', ...(reason ? { reason } : {}) });
+    // Not connecting at all (a Redis Cluster node): nothing will change until its URL does.
+    if (status.state === 'refused') {
+      const details = { endpoint, state: 'refused', ...(reason ? { reason } : {}) };
+      return essential ? session.down(details) : session.degraded(details);
+    }
 
     if (status.state === 'ready') {
       const ping = await this.ping(role);
       if (ping.ok) {
         this.unresponsiveSince.delete(role);
-        // Reachable but refusing commands for a state (out of memory, read-only replica): degraded, with why.
-        const refusals = role === 'command' ? this.connections.refusals() : [];
+        // Reachable but refusing commands for a state (out of memory, read-only replica): degraded, with why,
+        // on the command client of the database that refuses.
+        const refusals = tuning === 'command' ? this.connections.refusals(role) : [];
         if (refusals.length > 0) {
           return session.degraded({
+            endpoint,
             state: 'refusing',
             latencyMs: ping.latencyMs,
             refusing: refusals.map((refusal) => refusal.kind),
@@ -52,7 +60,7 @@ export class RedisHealthIndicator implements OnModuleInit {
             refusingForMs: now - Math.min(...refusals.map((refusal) => refusal.since)),
           });
         }
-        return session.up({ state: 'ready', latencyMs: ping.latencyMs });
+        return session.up({ endpoint, state: 'ready', latencyMs: ping.latencyMs });
       }
       downSince = this.unresponsiveSince.get(role) ?? now;
       this.unresponsiveSince.set(role, downSince);
@@ -60,12 +68,13 @@ export class RedisHealthIndicator implements OnModuleInit {
     }
 
     const details = {
+      endpoint,
       state: status.state === 'ready' ? 'unresponsive' : status.state,
       downForMs: now - (downSince ?? now),
       reconnectAttempts: status.reconnectAttempts,
       ...(reason ? { reason } : {}),
     };
-    return details.downForMs < this.config.health.redisGraceMs ? session.degraded(details) : session.down(details);
+    return !essential || details.downForMs < this.config.health.redisGraceMs ? session.degraded(details) : session.down(details);
   }
 
   /** PING with its own deadline: never trusts the client's queue to give up in time. */

@@ -33,6 +33,8 @@ export const REDACTED_PATHS = [
   '*.password',
   'redis.endpoint.password',
   '*.redis.endpoint.password',
+  'redis.cacheEndpoint.password',
+  '*.redis.cacheEndpoint.password',
 ];
 
 /** Render probes /health every few seconds and Prometheus scrapes /metrics: their lines are debug, not info. */
@@ -47,7 +49,14 @@ const PROBE_PATH = /^\/(health(\/live)?|metrics)\/?(\?|$)/;
  */
 export async function createLogging(config: LoggingConfig, stdout: DestinationStream = pino.destination({ dest: 1, sync: true })): Promise<AppLogging> {
   const readable = config.nodeEnv === 'production' ? undefined : await readableLines();
-  const scrub = secretScrubber([config.redis.endpoint?.password, config.jwt.secret, config.admin?.password, config.metrics.token, config.health.token]);
+  const scrub = secretScrubber([
+    config.redis.endpoint?.password,
+    config.redis.cacheEndpoint?.password,
+    config.jwt.secret,
+    config.admin?.password,
+    config.metrics.token,
+    config.health.token,
+  ]);
   const options: LoggerOptions = {
     level: PINO_LEVELS[config.logLevel],
     timestamp: pino.stdTimeFunctions.isoTime,

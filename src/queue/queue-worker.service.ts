@@ -3,7 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
-import { INFO_TRACKED_REFUSALS, REDIS_ROLES, RedisConnections, RedisDuplicate } from '../redis';
+import { INFO_TRACKED_REFUSALS, RedisConnections, RedisDuplicate } from '../redis';
 import type { JobEvent } from './job-handler.decorator';
 import { JobHandlerRegistry } from './job-handler.registry';
 import { JOBS_QUEUE } from './queue.constants';
@@ -96,7 +96,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
       running: this.worker?.isRunning() ?? false,
       connected,
       ...(blocking && !connected ? { disconnectedForMs: Date.now() - (blocking.downSince ?? Date.now()), connectionError: blocking.lastError?.reason } : {}),
-      refused: this.connections.serverRefusal() !== undefined,
+      refused: this.connections.serverRefusal('queue') !== undefined,
       wedged: this.stuckSince !== undefined && Date.now() - this.stuckSince >= this.wedgeTimeoutMs,
       recreated: this.recreated,
       active: this.active,
@@ -178,9 +178,9 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
    * A job Redis refused to store (out of memory, a read-only replica) is not the job's fault: it goes back to the
    * queue without using an attempt (so it is not failed for good within seconds), and the guard pauses the worker.
    */
-  /** Connections this process lost so far, all roles: a failed attempt during which one was lost is put back. */
+  /** Connections this process lost so far, all clients: a failed attempt during which one was lost is put back. */
   private disconnects(): number {
-    return REDIS_ROLES.reduce((sum, role) => sum + this.connections.history(role).disconnects, 0);
+    return this.connections.clientRoles().reduce((sum, role) => sum + this.connections.history(role).disconnects, 0);
   }
 
   private async failureOf(job: Job, token: string | undefined, error: unknown, lostConnection: boolean): Promise<unknown> {
@@ -226,7 +226,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async checkWedged(): Promise<void> {
     if (this.stopping || !this.worker) return;
-    if (this.connections.serverRefusal()) {
+    if (this.connections.serverRefusal('queue')) {
       // RedisModule refused the server and logged why: a worker has nothing to do there.
       const refused = this.worker;
       this.worker = undefined;

@@ -5,12 +5,12 @@ export type { RedisConnectionHistory, RedisConnectionName, RedisConnectionState,
 export { clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, isClusterNode } from './redis-error';
 export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 export { probeRedisEndpoint } from './redis-probe';
-export { classifyRedisRefusal, redisUnavailability } from './redis-refusal';
+export { classifyRedisRefusal, RedisRoleError, redisUnavailability } from './redis-refusal';
 export type { RedisRefusal, RedisRefusalKind, RedisUnavailability } from './redis-refusal';
 export { INFO_TRACKED_REFUSALS } from './refusal-episodes';
 export type { RedisRefusalEpisode } from './refusal-episodes';
 export { buildRedisOptions } from './redis-options';
-export { getRedisToken, InjectRedis, REDIS_ROLES } from './redis.tokens';
-export type { RedisRole } from './redis.tokens';
+export { getRedisToken, InjectRedis, REDIS_ROLE_SPECS, REDIS_ROLES } from './redis.tokens';
+export type { RedisRole, RedisRoleSpec, RedisTuning } from './redis.tokens';
 export { DevelopmentRedisError, startDevelopmentRedis } from './development-redis';
 export type { DevelopmentRedis } from './development-redis';

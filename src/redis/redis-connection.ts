@@ -2,14 +2,14 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
-import type { RedisConfig, RedisEndpoint } from '../config';
+import type { RedisConfig, RedisEndpoint, RedisUrlVariable } from '../config';
 import { CommandCounter } from './command-counter';
 import { diagnoseProbeFinding, diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 import { buildRedisOptions, reconnectDelay } from './redis-options';
 import { probeRedisEndpoint } from './redis-probe';
 import type { RedisRole } from './redis.tokens';
 
-/** `refused`: RedisModule will not use this server (a Redis Cluster node); nothing reconnects until REDIS_URL changes. */
+/** `refused`: RedisModule will not use this server (a Redis Cluster node); nothing reconnects until its URL changes. */
 export type RedisConnectionState = 'connecting' | 'ready' | 'down' | 'closed' | 'refused';
 
 /** A role, or `<role>-duplicate` for a client a consumer made from it with duplicate() (BullMQ's blocking connection). */
@@ -17,6 +17,8 @@ export type RedisConnectionName = RedisRole | `${RedisRole}-duplicate`;
 
 export interface RedisConnectionStatus {
   readonly role: RedisConnectionName;
+  /** Which URL it connects to. */
+  readonly endpoint: RedisUrlVariable;
   readonly state: RedisConnectionState;
   /** Since when the connection has been unusable (never ready yet, or lost); undefined while ready. */
   readonly downSince?: number;
@@ -106,6 +108,7 @@ export class RedisConnection {
   status(): RedisConnectionStatus {
     return {
       role: this.role,
+      endpoint: this.endpoint.variable,
       state: this.state,
       downSince: this.state === 'ready' ? undefined : this.downSince,
       reconnectAttempts: this.attempts,
@@ -146,6 +149,11 @@ export class RedisConnection {
     clearTimeout(this.handshakeTimer);
     for (const duplicate of this.duplicates) duplicate.refuse(diagnosis);
     this.drop();
+  }
+
+  /** Which URL it connects to. */
+  get endpointName(): RedisUrlVariable {
+    return this.endpoint.variable;
   }
 
   private get isDuplicate(): boolean {

@@ -8,6 +8,7 @@ import { RedisServer, stopAllRedisServers } from '../../test/support/redis-serve
 import { generateTestCertificates, TestCertificates } from '../../test/support/tls-certificates';
 import { loadConfig } from '../config';
 import { RedisConnections } from './redis-connections';
+import { RedisRoleError } from './redis-refusal';
 
 const PASSWORD = 'tls-and-password-S3cret';
 let certificates: TestCertificates;
@@ -176,5 +177,41 @@ describe('a client duplicated from a role (BullMQ blocking connection)', () => {
     expect(connections.latestDuplicate('queue')).toBe(supervised);
     expect(supervised?.status().state).toBe('ready');
     blocking.disconnect();
+  });
+});
+
+describe('roles mapped to endpoints', () => {
+  const OOM = "OOM command not allowed when used memory > 'maxmemory'.";
+
+  it('shares the REDIS_URL clients with the cache roles while REDIS_CACHE_URL is unset: 3 connections, as ever', async () => {
+    const redis = await RedisServer.start();
+    const connections = connect({ REDIS_URL: redis.url() });
+    expect(connections.client('cache')).toBe(connections.client('command'));
+    expect(connections.client('cache-subscriber')).toBe(connections.client('subscriber'));
+    expect(connections.clientRoles()).toEqual(['command', 'queue', 'subscriber']);
+    await Promise.all(connections.clientRoles().map((role) => nextEvent(connections.client(role), 'ready')));
+    expect((await redis.clientList()).map((name) => name.split(':')[1]).sort()).toEqual(['command', 'queue', 'subscriber']);
+    connections.unavailability(new RedisRoleError('not storing r1', 'cache', { cause: new Error(OOM) }));
+    expect(connections.refusals('command').map((episode) => [episode.endpoint, episode.kind])).toEqual([['REDIS_URL', 'oom']]);
+  });
+
+  it('gives the cache roles clients of their own on REDIS_CACHE_URL, and files each refusal under the database it came from', async () => {
+    const [queue, cache] = await Promise.all([RedisServer.start(), RedisServer.start()]);
+    const connections = connect({ REDIS_URL: queue.url(), REDIS_CACHE_URL: cache.url() });
+    expect(connections.clientRoles()).toEqual(['command', 'queue', 'subscriber', 'cache', 'cache-subscriber']);
+    expect(connections.status('cache')).toMatchObject({ role: 'cache', endpoint: 'REDIS_CACHE_URL' });
+    expect(connections.status('command')).toMatchObject({ role: 'command', endpoint: 'REDIS_URL' });
+    await Promise.all(connections.clientRoles().map((role) => nextEvent(connections.client(role), 'ready')));
+    expect((await cache.clientList()).map((name) => name.split(':')[1]).sort()).toEqual(['cache', 'cache-subscriber']);
+    expect((await queue.clientList()).map((name) => name.split(':')[1]).sort()).toEqual(['command', 'queue', 'subscriber']);
+
+    const refused = connections.unavailability(new Error('job failed', { cause: new RedisRoleError('not storing r1', 'cache', { cause: new Error(OOM) }) }));
+    expect(refused).toMatchObject({ kind: 'oom', reason: expect.stringMatching(/out of memory.*\(REDIS_CACHE_URL\)$/) });
+    expect(connections.refusals('cache').map((episode) => [episode.endpoint, episode.kind])).toEqual([['REDIS_CACHE_URL', 'oom']]);
+    expect(connections.refusals('command')).toEqual([]);
+    expect(logger.lines.filter((line) => /Redis refuses commands/.test(line))).toEqual([expect.stringMatching(/\(REDIS_CACHE_URL\)\. Nothing needs it to answer/)]);
+    // Unattributed (BullMQ's own errors): REDIS_URL's.
+    connections.unavailability(new Error(OOM));
+    expect(connections.refusals('queue').map((episode) => episode.endpoint)).toEqual(['REDIS_URL']);
   });
 });

@@ -1,12 +1,12 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { AppConfig } from '../config';
+import { AppConfig, type RedisEndpoint, type RedisUrlVariable } from '../config';
 import type { CommandCounter } from './command-counter';
 import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
 import { clusterDiagnosis, isClusterNode, RedisErrorDiagnosis } from './redis-error';
-import { redisUnavailability, RedisUnavailability } from './redis-refusal';
+import { redisRoleOf, redisUnavailability, RedisUnavailability } from './redis-refusal';
 import { RedisRefusalEpisode, RefusalEpisodes } from './refusal-episodes';
-import { REDIS_ROLES, RedisRole } from './redis.tokens';
+import { REDIS_ROLE_SPECS, REDIS_ROLES, RedisRole } from './redis.tokens';
 
 /** A client a consumer made from a role's client with duplicate(), supervised like the roles' own. */
 export interface RedisDuplicate {
@@ -14,53 +14,84 @@ export interface RedisDuplicate {
   status(): RedisConnectionStatus;
 }
 
+interface EndpointState {
+  readonly endpoint: RedisEndpoint;
+  readonly refusalEpisodes: RefusalEpisodes;
+  refusal?: RedisErrorDiagnosis;
+}
+
 /**
- * Owns every Redis connection in the process: one per role, created once, closed last
- * (in onApplicationShutdown, after every consumer has stopped in its earlier hooks).
+ * Owns every Redis connection in the process: one per role, created once, closed last (in onApplicationShutdown,
+ * after every consumer has stopped in its earlier hooks). A role on a URL that is not set (REDIS_CACHE_URL unset)
+ * shares the REDIS_URL client of its tuning, so that layout opens exactly the connections it always did.
  */
 @Injectable()
 export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
+  /** Every role, the ones sharing a client included. */
   private readonly connections: ReadonlyMap<RedisRole, RedisConnection>;
-  private readonly refusalEpisodes: RefusalEpisodes;
-  private refusal?: RedisErrorDiagnosis;
+  /** The roles that have a client of their own. */
+  private readonly ownRoles: readonly RedisRole[];
+  private readonly endpoints: ReadonlyMap<RedisUrlVariable, EndpointState>;
 
   constructor(config: AppConfig) {
-    const endpoint = config.redis.endpoint;
-    if (!endpoint) throw new Error('RedisModule needs config.redis.endpoint: the bootstrap sets it (REDIS_URL or a development Redis).');
-    this.describeEndpoint(config);
-    this.connections = new Map(REDIS_ROLES.map((role) => [role, new RedisConnection(role, endpoint, config.redis)]));
-    const command = this.client('command');
-    this.refusalEpisodes = new RefusalEpisodes(command);
-    // A cluster node answers until the first multi-key command or the wrong slot: refuse it at connect, with one line.
-    command.on('ready', () => {
-      void command.info('cluster').then(
-        (info) => {
-          if (isClusterNode(info)) this.refuseServer(clusterDiagnosis(endpoint));
-        },
-        () => undefined,
-      );
-    });
+    const main = config.redis.endpoint;
+    if (!main) throw new Error('RedisModule needs config.redis.endpoint: the bootstrap sets it (REDIS_URL or a development Redis).');
+    const urls = new Map<RedisUrlVariable, RedisEndpoint>([['REDIS_URL', main]]);
+    if (config.redis.cacheEndpoint) urls.set('REDIS_CACHE_URL', config.redis.cacheEndpoint);
+    this.ownRoles = REDIS_ROLES.filter((role) => urls.has(REDIS_ROLE_SPECS[role].endpoint));
+    const own = new Map(this.ownRoles.map((role) => [role, new RedisConnection(role, urls.get(REDIS_ROLE_SPECS[role].endpoint) ?? main, config.redis)]));
+    this.connections = new Map(REDIS_ROLES.map((role) => [role, own.get(role) ?? this.sharedWith(role, own)]));
+
+    const endpoints = new Map<RedisUrlVariable, EndpointState>();
+    for (const [name, endpoint] of urls) {
+      this.describeEndpoint(name, endpoint, config);
+      // The endpoint's command-tuned client watches it: INFO for refusal episodes, and the cluster check.
+      const watcher = this.ownRoles.find((role) => REDIS_ROLE_SPECS[role].endpoint === name && REDIS_ROLE_SPECS[role].tuning === 'command') ?? 'command';
+      const client = this.client(watcher);
+      const state: EndpointState = { endpoint, refusalEpisodes: new RefusalEpisodes(client, name, REDIS_ROLE_SPECS[watcher].essential) };
+      endpoints.set(name, state);
+      // A cluster node answers until the first multi-key command or the wrong slot: refuse it at connect, with one line.
+      client.on('ready', () => {
+        void client.info('cluster').then(
+          (info) => {
+            if (isClusterNode(info)) this.refuseServer(state, clusterDiagnosis(endpoint));
+          },
+          () => undefined,
+        );
+      });
+    }
+    this.endpoints = endpoints;
   }
 
   /**
    * What a failed command means: Redis unreachable, refusing for a state (OOM, READONLY, LOADING...), or undefined
-   * for neither (a bug, which must not become a 503). A refusal opens an episode: logged once, shown in /health.
+   * for neither (a bug, which must not become a 503). A refusal opens an episode of the database it came from
+   * (a RedisRoleError says which role's; otherwise REDIS_URL's): logged once, shown in /health.
    */
   unavailability(error: unknown): RedisUnavailability | undefined {
     const unavailable = redisUnavailability(error);
-    if (unavailable && unavailable.kind !== 'unreachable') this.refusalEpisodes.note(unavailable);
-    return unavailable;
+    if (!unavailable || unavailable.kind === 'unreachable') return unavailable;
+    const endpoint = this.endpointOf(redisRoleOf(error) ?? 'command');
+    endpoint.refusalEpisodes.note(unavailable);
+    // The reason reaches operators (the worker's pause, /health): it names the database that refuses.
+    return { ...unavailable, reason: `${unavailable.reason} (${endpoint.endpoint.variable})` };
   }
 
-  /** Open refusal episodes: Redis answers, but refuses commands for a state it is in. */
-  refusals(): RedisRefusalEpisode[] {
-    return this.refusalEpisodes.episodes();
+  /** Open refusal episodes (Redis answers, but refuses commands for a state it is in): of the role's database, or of all. */
+  refusals(role?: RedisRole): RedisRefusalEpisode[] {
+    const endpoints = role ? [this.endpointOf(role)] : [...this.endpoints.values()];
+    return endpoints.flatMap((endpoint) => endpoint.refusalEpisodes.episodes());
   }
 
-  /** Why this process will not use the server at all (a Redis Cluster node), once decided. */
-  serverRefusal(): RedisErrorDiagnosis | undefined {
-    return this.refusal;
+  /** Why this process will not use the role's server at all (a Redis Cluster node), once decided. */
+  serverRefusal(role: RedisRole): RedisErrorDiagnosis | undefined {
+    return this.endpointOf(role).refusal;
+  }
+
+  /** The roles with a client of their own in this layout: the cache's only while REDIS_CACHE_URL names another database. */
+  clientRoles(): readonly RedisRole[] {
+    return this.ownRoles;
   }
 
   /** The newest open client made from the role's client with duplicate(), e.g. the blocking connection of a worker just created. */
@@ -76,8 +107,9 @@ export class RedisConnections implements OnApplicationShutdown {
     return this.connection(role).status();
   }
 
+  /** One per client (roles sharing one count once). */
   statuses(): RedisConnectionStatus[] {
-    return [...this.connections.values()].map((connection) => connection.status());
+    return this.ownRoles.map((role) => this.status(role));
   }
 
   /** What the role's client (and its duplicates) sent to Redis, by command name. */
@@ -90,9 +122,9 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.refusalEpisodes.stop();
-    await Promise.all([...this.connections.values()].map((connection) => connection.close()));
-    this.logger.log(`closed ${this.connections.size} connections`);
+    for (const endpoint of this.endpoints.values()) endpoint.refusalEpisodes.stop();
+    await Promise.all(this.ownRoles.map((role) => this.connection(role).close()));
+    this.logger.log(`closed ${this.ownRoles.length} connections`);
   }
 
   private connection(role: RedisRole): RedisConnection {
@@ -101,27 +133,43 @@ export class RedisConnections implements OnApplicationShutdown {
     return connection;
   }
 
-  private refuseServer(diagnosis: RedisErrorDiagnosis): void {
-    if (this.refusal) return;
-    this.refusal = diagnosis;
-    for (const connection of this.connections.values()) connection.refuse(diagnosis);
-    this.logger.error(`refusing REDIS_URL: ${diagnosis.reason}. Fix: ${diagnosis.fix}.`);
+  /** The REDIS_URL client tuned like the role, for a role whose own URL is not set. */
+  private sharedWith(role: RedisRole, own: ReadonlyMap<RedisRole, RedisConnection>): RedisConnection {
+    const tuning = REDIS_ROLE_SPECS[role].tuning;
+    const shared = [...own].find(([candidate]) => REDIS_ROLE_SPECS[candidate].endpoint === 'REDIS_URL' && REDIS_ROLE_SPECS[candidate].tuning === tuning);
+    if (!shared) throw new Error(`no REDIS_URL client tuned for ${tuning} to share with the ${role} role`);
+    return shared[1];
   }
 
-  private describeEndpoint(config: AppConfig): void {
-    const { endpoint, tlsInsecure, tlsCaFile } = config.redis;
-    if (!endpoint) return;
+  private endpointOf(role: RedisRole): EndpointState {
+    const endpoint = this.endpoints.get(this.connection(role).endpointName);
+    if (!endpoint) throw new Error(`no endpoint for the Redis role "${role}"`);
+    return endpoint;
+  }
+
+  private refuseServer(state: EndpointState, diagnosis: RedisErrorDiagnosis): void {
+    if (state.refusal) return;
+    state.refusal = diagnosis;
+    for (const role of this.ownRoles) {
+      const connection = this.connection(role);
+      if (connection.endpointName === state.endpoint.variable) connection.refuse(diagnosis);
+    }
+    this.logger.error(`refusing ${state.endpoint.variable}: ${diagnosis.reason}. Fix: ${diagnosis.fix}.`);
+  }
+
+  private describeEndpoint(name: RedisUrlVariable, endpoint: RedisEndpoint, config: AppConfig): void {
+    const { tlsInsecure, tlsCaFile } = config.redis;
     if (endpoint.tlsUpgraded) {
-      this.logger.log(`${endpoint.host} (${endpoint.provider}) accepts only TLS: connecting with TLS although REDIS_URL says redis://`);
+      this.logger.log(`${endpoint.host} (${endpoint.provider}) accepts only TLS: connecting with TLS although ${name} says redis://`);
     }
     if (endpoint.tls && tlsInsecure) {
       this.logger.warn(
-        'REDIS_TLS_INSECURE=true: the Redis server certificate is NOT verified, so anyone on the network path can read and change Redis traffic. Use REDIS_TLS_CA_FILE for a private CA instead.',
+        `REDIS_TLS_INSECURE=true: the Redis server certificate of ${name} is NOT verified, so anyone on the network path can read and change Redis traffic. Use REDIS_TLS_CA_FILE for a private CA instead.`,
       );
     } else if (tlsInsecure) {
-      this.logger.warn('REDIS_TLS_INSECURE=true has no effect: REDIS_URL does not use TLS.');
+      this.logger.warn(`REDIS_TLS_INSECURE=true has no effect: ${name} does not use TLS.`);
     } else if (endpoint.tls) {
-      this.logger.log(`TLS on, certificate verified against ${tlsCaFile ? `the CA in ${tlsCaFile}` : "the system's trusted CAs"}`);
+      this.logger.log(`${name}: TLS on, certificate verified against ${tlsCaFile ? `the CA in ${tlsCaFile}` : "the system's trusted CAs"}`);
     }
   }
 }

@@ -40,15 +40,15 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       kind: 'auth',
       reason: `authentication failed (${message.split(' ')[0]})`,
       fix: noPassword
-        ? 'this Redis requires a password but REDIS_URL has none: use redis://USER:PASSWORD@host:port (on Upstash the user is "default")'
-        : "the user or password in REDIS_URL is wrong: copy the URL again from your provider's console (the password may have been rotated)",
+        ? `this Redis requires a password but ${endpoint.variable} has none: use redis://USER:PASSWORD@host:port (on Upstash the user is "default")`
+        : `the user or password in ${endpoint.variable} is wrong: copy the URL again from your provider's console (the password may have been rotated)`,
     };
   }
   if (/DB index is out of range|SELECT is not allowed/i.test(message)) {
     return {
       kind: 'database',
       reason: `database ${endpoint.db} does not exist on this server (SELECT refused: ${message})`,
-      fix: 'change the /db at the end of REDIS_URL to one the server has (Redis has 0 to 15 unless configured otherwise; Upstash only 0), or remove it to use 0',
+      fix: `change the /db at the end of ${endpoint.variable} to one the server has (Redis has 0 to 15 unless configured otherwise; Upstash only 0), or remove it to use 0`,
     };
   }
   if (/max number of clients reached/i.test(message)) return maxClientsDiagnosis();
@@ -56,7 +56,7 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
     return {
       kind: 'handshake',
       reason: `${address} accepted the connection but sent no Redis reply (${message})`,
-      fix: 'something listens there that is not answering as Redis (another service, a proxy with nothing behind it, a server frozen or overloaded): check the host and port in REDIS_URL',
+      fix: `something listens there that is not answering as Redis (another service, a proxy with nothing behind it, a server frozen or overloaded): check the host and port in ${endpoint.variable}`,
     };
   }
   if (TLS_CODES.has(code)) {
@@ -65,7 +65,7 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       reason: `TLS certificate of ${endpoint.host} rejected (${code})`,
       fix:
         code === 'ERR_TLS_CERT_ALTNAME_INVALID'
-          ? `the certificate is not valid for the host name "${endpoint.host}": use the host name your provider gives in REDIS_URL`
+          ? `the certificate is not valid for the host name "${endpoint.host}": use the host name your provider gives in ${endpoint.variable}`
           : 'if your Redis uses a private CA, set REDIS_TLS_CA_FILE to its PEM file; REDIS_TLS_INSECURE=true turns verification off (last resort)',
     };
   }
@@ -80,14 +80,14 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
     return {
       kind: 'dns',
       reason: `host ${endpoint.host} not found (${code})`,
-      fix: "check the host in REDIS_URL; Render's internal Key Value host names resolve only for services in the same region",
+      fix: `check the host in ${endpoint.variable}; Render's internal Key Value host names resolve only for services in the same region`,
     };
   }
   if (code === 'ECONNREFUSED') {
     return {
       kind: 'refused',
       reason: `connection refused by ${address} (ECONNREFUSED)`,
-      fix: 'nothing listens there: is Redis running, and is REDIS_URL right? (with REDIS_URL unset, development starts a private Redis)',
+      fix: `nothing listens there: is Redis running, and is ${endpoint.variable} right? (with REDIS_URL unset, development starts a private Redis)`,
     };
   }
   if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) {
@@ -124,7 +124,7 @@ export function diagnoseProbeFinding(finding: NonNullable<ProbeFinding>, endpoin
   return {
     kind: 'plaintext',
     reason: `${endpoint.host}:${endpoint.port} speaks plain-text Redis, not TLS: the TLS handshake got no answer`,
-    fix: 'use redis:// instead of rediss:// in REDIS_URL, or the TLS port your provider gives',
+    fix: `use redis:// instead of rediss:// in ${endpoint.variable}, or the TLS port your provider gives`,
   };
 }
 
@@ -133,7 +133,7 @@ export function clusterDiagnosis(endpoint: RedisEndpoint): RedisErrorDiagnosis {
   return {
     kind: 'cluster',
     reason: `${endpoint.host}:${endpoint.port} is a Redis Cluster node (INFO cluster says cluster_enabled:1), and cluster mode is not supported by this configuration: BullMQ's scripts and the cache's multi-key commands would fail with CROSSSLOT or MOVED depending on the key`,
-    fix: 'point REDIS_URL at a single Redis (a primary with or without replicas): Upstash, Render Key Value, or redis-server without cluster-enabled. Not connecting until REDIS_URL changes',
+    fix: `point ${endpoint.variable} at a single Redis (a primary with or without replicas): Upstash, Render Key Value, or redis-server without cluster-enabled. Not connecting until ${endpoint.variable} changes`,
   };
 }
 

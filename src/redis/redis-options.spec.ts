@@ -68,6 +68,17 @@ describe('buildRedisOptions', () => {
       expect(options.maxRetriesPerRequest).toBeNull();
       expect(options.commandTimeout).toBeUndefined();
     });
+
+    it('tunes the cache roles like command and subscriber, under names of their own', () => {
+      const { connectionName: cacheName, ...cache } = buildRedisOptions('cache', plain, redisConfig(), retryStrategy);
+      const { connectionName: commandName, ...command } = buildRedisOptions('command', plain, redisConfig(), retryStrategy);
+      expect(cache).toEqual(command);
+      expect(cacheName).not.toBe(commandName);
+      const { connectionName: cacheSubscriberName, ...cacheSubscriber } = buildRedisOptions('cache-subscriber', plain, redisConfig(), retryStrategy);
+      const { connectionName: subscriberName, ...subscriber } = buildRedisOptions('subscriber', plain, redisConfig(), retryStrategy);
+      expect(cacheSubscriber).toEqual(subscriber);
+      expect(cacheSubscriberName).not.toBe(subscriberName);
+    });
   });
 
   describe('TLS', () => {

@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import type { RedisConfig, RedisEndpoint } from '../config';
-import type { RedisRole } from './redis.tokens';
+import { REDIS_ROLE_SPECS, type RedisRole } from './redis.tokens';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
 /** How each role behaves while Redis is down; see REDIS_ROLES. */
 function roleOptions(role: RedisRole, config: RedisConfig): RedisOptions {
-  switch (role) {
+  switch (REDIS_ROLE_SPECS[role].tuning) {
     case 'command':
       // No offline queue and a command timeout: a request never waits on a dead Redis.
       return { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: config.commandTimeoutMs };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { classifyRedisRefusal, redisUnavailability } from './redis-refusal';
+import { classifyRedisRefusal, redisRoleOf, RedisRoleError, redisUnavailability } from './redis-refusal';
 
 /** Redis's replies as they reach callers (ioredis ReplyError messages, BullMQ appending the script). */
 const REPLIES: Array<[string, string]> = [
@@ -64,5 +64,17 @@ describe('redisUnavailability', () => {
   it('returns the refusal for a state, and undefined for anything else', () => {
     expect(redisUnavailability(new Error("READONLY You can't write against a read only replica."))?.kind).toBe('readonly');
     expect(redisUnavailability(new Error('report 1 is completed but has no result'))).toBeUndefined();
+  });
+});
+
+describe('redisRoleOf', () => {
+  it('finds the role a RedisRoleError names, through the errors that wrap it, and none elsewhere', () => {
+    const refused = new Error("OOM command not allowed when used memory > 'maxmemory'.");
+    const cacheError = new RedisRoleError('not storing r1: Redis refused it', 'cache', { cause: refused });
+    expect(redisRoleOf(cacheError)).toBe('cache');
+    expect(redisRoleOf(new Error('job failed', { cause: cacheError }))).toBe('cache');
+    expect(redisRoleOf(refused)).toBeUndefined();
+    expect(redisRoleOf('not an error')).toBeUndefined();
+    expect(redisUnavailability(cacheError)?.kind).toBe('oom');
   });
 });

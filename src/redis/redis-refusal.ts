@@ -3,6 +3,7 @@
  * because of a state it is in (full, a read-only replica, loading, a cluster...), or neither (a bug or a bad
  * request, which callers must not hide behind a 503). Callers: the job producer, the cache, the worker's guard.
  */
+import type { RedisRole } from './redis.tokens';
 
 export type RedisRefusalKind =
   'oom' | 'maxclients' | 'readonly' | 'loading' | 'clusterdown' | 'crossslot' | 'moved' | 'noscript' | 'busy' | 'misconf' | 'masterdown' | 'noperm' | 'unknown-command';
@@ -48,7 +49,7 @@ const RULES: readonly RefusalRule[] = [
     kind: 'maxclients',
     pattern: /max number of clients reached/i,
     reason: 'Redis refused a connection: max number of clients reached (maxclients)',
-    fix: "every instance holds 3 connections (4 with a worker), doubled while a deploy overlaps old and new instances: raise the plan's connection limit, run fewer instances, or close other clients of this Redis (CLIENT LIST shows who holds them)",
+    fix: "every instance holds 3 connections (4 with a worker) on REDIS_URL and 2 on REDIS_CACHE_URL when set, doubled while a deploy overlaps old and new instances: raise the plan's connection limit, run fewer instances, or close other clients of this Redis (CLIENT LIST shows who holds them)",
     userMessage: `The service has no free connection to its database right now. ${TRY_AGAIN}`,
     retryAfterSeconds: 10,
   },
@@ -156,6 +157,28 @@ function messagesOf(error: unknown): string[] {
     messages.push(messageOf(current));
   }
   return messages;
+}
+
+/**
+ * A consumer's error for a command of one role that failed (the Redis error as its cause), so that whoever meets
+ * it later (the queue worker, for a job handler's error) knows which database refused.
+ */
+export class RedisRoleError extends Error {
+  constructor(
+    message: string,
+    readonly redisRole: RedisRole,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The role a RedisRoleError in the error or its causes names. */
+export function redisRoleOf(error: unknown): RedisRole | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof RedisRoleError) return current.redisRole;
+  }
+  return undefined;
 }
 
 /** Redis answered, but refused because of a state it is in; undefined for anything else. */

@@ -8,9 +8,10 @@ import { loadConfig } from '../config';
 import { MetricsRegistry } from '../metrics';
 import { RedisConnections } from './redis-connections';
 import { RedisMetrics } from './redis.metrics';
-import { REDIS_ROLES } from './redis.tokens';
 
 CapturingLogger.install();
+/** The clients of the one-Redis layout (REDIS_CACHE_URL unset: the cache roles share them). */
+const REDIS_ROLES = ['command', 'queue', 'subscriber'] as const;
 const open: RedisConnections[] = [];
 
 afterEach(async () => {
@@ -37,6 +38,9 @@ describe('RedisMetrics', () => {
     expect(perRole(up, 'pharmacare_redis_connection_ready')).toEqual({ command: 1, queue: 1, subscriber: 1 });
     expect(perRole(up, 'pharmacare_redis_reconnect_attempts_total')).toEqual({ command: 0, queue: 0, subscriber: 0 });
     expect(perRole(up, 'pharmacare_redis_disconnects_total')).toEqual({ command: 0, queue: 0, subscriber: 0 });
+    // One series per client, none for the roles that share one.
+    const readySeries = up.filter((sample) => sample.name === 'pharmacare_redis_connection_ready');
+    expect(readySeries.map((sample) => sample.labels)).toEqual(REDIS_ROLES.map((role) => ({ role, endpoint: 'REDIS_URL' })));
 
     const reconnecting = REDIS_ROLES.map((role) => once(connections.client(role), 'reconnecting'));
     await redis.kill();

@@ -3,9 +3,12 @@ import type { Redis } from 'ioredis';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisRefusal, RedisRefusalKind } from './redis-refusal';
+import type { RedisUrlVariable } from '../config';
 
 /** Redis refusing commands for one reason, from the first refusal seen until it accepts them again. */
 export interface RedisRefusalEpisode {
+  /** The database that refuses. */
+  readonly endpoint: RedisUrlVariable;
   readonly kind: RedisRefusalKind;
   readonly reason: string;
   readonly since: number;
@@ -59,8 +62,8 @@ async function stillIn(kind: RedisRefusalKind, redis: Redis): Promise<boolean | 
 }
 
 /**
- * One log line when Redis starts refusing commands for a state (out of memory, read-only replica...), one when
- * it accepts them again, and the open episodes for /health: never a line per refused request.
+ * One log line when a Redis database starts refusing commands for a state (out of memory, read-only replica...),
+ * one when it accepts them again, and the open episodes for /health: never a line per refused request.
  */
 export class RefusalEpisodes {
   private readonly logger = new Logger('Redis');
@@ -68,8 +71,11 @@ export class RefusalEpisodes {
   private timer?: NodeJS.Timeout;
   private checking = false;
 
+  /** `redis`: a client of that database that runs INFO; `essential`: whether requests fail while it refuses, or only fail open. */
   constructor(
     private readonly redis: Redis,
+    private readonly endpoint: RedisUrlVariable = 'REDIS_URL',
+    private readonly essential = true,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -82,13 +88,16 @@ export class RefusalEpisodes {
       return;
     }
     this.open.set(refusal.kind, { refusal, since: now, lastSeen: now, refusals: 1 });
-    this.logger.error(`Redis refuses commands: ${refusal.reason}. Requests that need it are answered 503 with Retry-After until it passes. Fix: ${refusal.fix}.`);
+    const meanwhile = this.essential
+      ? 'Requests that need it are answered 503 with Retry-After until it passes.'
+      : 'Nothing needs it to answer: its clients fail open until it passes (a database that may evict, maxmemory-policy allkeys-lru, never fills up).';
+    this.logger.error(`Redis refuses commands: ${refusal.reason} (${this.endpoint}). ${meanwhile} Fix: ${refusal.fix}.`);
     this.timer ??= setInterval(() => void this.check(), CHECK_INTERVAL_MS);
     this.timer.unref();
   }
 
   episodes(): RedisRefusalEpisode[] {
-    return [...this.open.values()].map(({ refusal, since, refusals }) => ({ kind: refusal.kind, reason: refusal.reason, since, refusals }));
+    return [...this.open.values()].map(({ refusal, since, refusals }) => ({ endpoint: this.endpoint, kind: refusal.kind, reason: refusal.reason, since, refusals }));
   }
 
   stop(): void {
@@ -108,7 +117,7 @@ export class RefusalEpisodes {
         const over = state === undefined ? quiet : !state && now - episode.lastSeen >= CHECK_INTERVAL_MS;
         if (!over) continue;
         this.open.delete(kind);
-        this.logger.log(`Redis accepts commands again: ${kind} over after ${formatDuration(now - episode.since)} (${episode.refusals} refused)`);
+        this.logger.log(`Redis accepts commands again: ${kind} over after ${formatDuration(now - episode.since)} (${episode.refusals} refused, ${this.endpoint})`);
       }
     } finally {
       this.checking = false;
