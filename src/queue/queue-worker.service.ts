@@ -174,15 +174,15 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /**
-   * A job Redis refused to store (out of memory, a read-only replica) is not the job's fault: it goes back to the
-   * queue without using an attempt (so it is not failed for good within seconds), and the guard pauses the worker.
-   */
   /** Connections this process lost so far, all clients: a failed attempt during which one was lost is put back. */
   private disconnects(): number {
     return this.connections.clientRoles().reduce((sum, role) => sum + this.connections.history(role).disconnects, 0);
   }
 
+  /**
+   * A job Redis refused to store (out of memory, a read-only replica) is not the job's fault: it goes back to the
+   * queue without using an attempt (so it is not failed for good within seconds), and the guard pauses the worker.
+   */
   private async failureOf(job: Job, token: string | undefined, error: unknown, lostConnection: boolean): Promise<unknown> {
     if (!token || !this.worker) return error;
     const unavailable = this.connections.unavailability(error);
