@@ -35,6 +35,15 @@ async function startApp(env: Record<string, string>): Promise<AppProcess> {
 }
 
 /** A connection of the test's own, opened before the app's, so the test can still reach a full server. */
+/** GET /health once it answers `status`; until's deadline otherwise. */
+function healthAnswering(app: AppProcess, status: number, timeoutMs?: number): Promise<AppResponse> {
+  return until(
+    () => app.request('/health'),
+    (response) => response.status === status,
+    timeoutMs,
+  );
+}
+
 async function admin(redis: RedisServer): Promise<Redis> {
   const client = new Redis({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1, lazyConnect: true });
   client.on('error', () => undefined);
@@ -64,10 +73,7 @@ describe('Redis at its connection limit (--maxclients)', () => {
     expect(line).toMatch(
       /\[Redis:queue-duplicate\] cannot connect: Redis refused a connection: max number of clients reached \(maxclients\); .*connection limit, run fewer instances/,
     );
-    const down = await until(
-      () => app.request('/health'),
-      (response) => response.status === 503,
-    );
+    const down = await healthAnswering(app, 503);
     expect(body(down).details['queue:worker']).toMatchObject({ status: 'down', connected: false, connectionError: expect.stringMatching(/max number of clients/) });
 
     const posted = await postReport(app, token, salesFor(1));
@@ -77,14 +83,7 @@ describe('Redis at its connection limit (--maxclients)', () => {
     await harness.config('SET', 'maxclients', '20');
     await app.waitForLine(/\[Redis:queue-duplicate\] recovered after/);
     expect((await settledReport(app, token, id)).body).toMatchObject({ id, status: 'completed' });
-    expect(
-      (
-        await until(
-          () => app.request('/health'),
-          (response) => response.status === 200,
-        )
-      ).status,
-    ).toBe(200);
+    expect((await healthAnswering(app, 200)).status).toBe(200);
     expect(app.matching(/max number of clients reached/)).toHaveLength(1);
     expect(app.output).not.toMatch(/Redis may be restarting/);
   }, 60_000);
@@ -113,14 +112,7 @@ describe('a server that accepts TCP and never answers (a black hole)', () => {
 
     proxy.blackHole = false;
     await app.waitForLines(/recovered after/, 4, 20_000);
-    expect(
-      (
-        await until(
-          () => app.request('/health'),
-          (response) => response.status === 200,
-        )
-      ).status,
-    ).toBe(200);
+    expect((await healthAnswering(app, 200)).status).toBe(200);
   }, 60_000);
 });
 
@@ -271,10 +263,7 @@ describe('Redis refusing every script (a read-only replica)', () => {
     const before = await rejectedCalls(harness);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(((await rejectedCalls(harness)) - before) / 3).toBeLessThan(20);
-    const down = await until(
-      () => app.request('/health'),
-      (response) => response.status === 503,
-    );
+    const down = await healthAnswering(app, 503);
     expect(body(down).details['queue:worker']).toMatchObject({ status: 'down', paused: true });
     const refused = await postReport(app, token, salesFor(2));
     expect(refused.status).toBe(503);
@@ -315,11 +304,7 @@ describe('REDIS_URL naming a Redis Cluster node', () => {
       expect(line).toMatch(
         /is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.*Fix: point REDIS_URL at a single Redis/,
       );
-      const health = await until(
-        () => app.request('/health'),
-        (response) => response.status === 503,
-        5_000,
-      );
+      const health = await healthAnswering(app, 503, 5_000);
       for (const role of ROLES) expect(body(health).details[`redis:${role}`]).toMatchObject({ status: 'down', state: 'refused' });
       const posted = await postReport(app, token, salesFor(1));
       expect(posted.status).toBe(503);
