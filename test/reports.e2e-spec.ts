@@ -89,6 +89,10 @@ describe('POST /reports and GET /reports/:id', () => {
     const mine = await postReport(web, pharmacy1, sales);
     const { id } = mine.body as { id: string };
     expect((await getReport(web, pharmacy2, id)).status).toBe(404);
+    // Completed and read by its tenant, it is in this instance's memory tier: still 404 for the other one.
+    expect((await settledReport(web, pharmacy1, id)).status).toBe(200);
+    expect((await getReport(web, pharmacy1, id)).headers.get('x-cache')).toBe('hit');
+    expect((await getReport(web, pharmacy2, id)).status).toBe(404);
     const theirs = await postReport(web, pharmacy2, sales);
     expect((theirs.body as { id: string }).id).not.toBe(id);
     expect((await getReport(web, pharmacy1, 'rpt_ffffffffffffffffffffffffffffffff')).status).toBe(404);
