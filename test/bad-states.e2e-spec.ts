@@ -302,7 +302,7 @@ describe('REDIS_URL naming a Redis Cluster node', () => {
       const app = await startApp({ REDIS_URL: cluster.url(), APP_ROLE: 'all' });
       const line = await app.waitForLine(/refusing REDIS_URL/);
       expect(line).toMatch(
-        /is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.*Fix: point REDIS_URL at a single Redis/,
+        /is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), but REDIS_CLUSTER is not set.*Fix: set REDIS_CLUSTER=true to use it as a cluster.*or point REDIS_URL at a single Redis/,
       );
       const health = await healthAnswering(app, 503, 5_000);
       for (const role of ROLES) expect(body(health).details[`redis:${role}`]).toMatchObject({ status: 'down', state: 'refused' });

@@ -187,7 +187,7 @@ describe('npm run doctor (dist/doctor.js)', () => {
         const run = await doctor({ REDIS_URL: cluster.url() });
         expect(run.code).toBe(1);
         expect(line(run.output, 'cluster')).toMatch(
-          /^fail +cluster +127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), and cluster mode is not supported by this configuration.* -> fix: point REDIS_URL at a single Redis/,
+          /^fail +cluster +127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), but REDIS_CLUSTER is not set.* -> fix: set REDIS_CLUSTER=true to use it as a cluster.*or point REDIS_URL at a single Redis/,
         );
       } finally {
         await cluster.stop();

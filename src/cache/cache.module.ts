@@ -25,7 +25,7 @@ const tiersProvider = {
         maxEntryBytes: config.cache.maxValueBytes,
         maxTtlMs: config.cache.memoryTtlMs,
       },
-      new RedisKeyvStore(connections.client('cache'), { keyPrefix: config.redis.keyPrefix }),
+      new RedisKeyvStore(connections.client('cache'), { keyPrefix: config.redis.keyPrefix, cluster: config.redis.cluster }),
     ),
 };
 

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { ReplyError, type Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { AppConfig } from '../config';
-import { InjectRedis, RedisConnections, RedisRoleError } from '../redis';
+import { InjectRedis, RedisConnections, RedisRoleError, type RedisClient } from '../redis';
 import { CACHE_TIERS, COMPUTE_LOCK_MS, COMPUTE_POLL_MS, COMPUTE_WAIT_MS, MAX_RESULT_BYTES } from './cache.constants';
+import { cacheRedisKey, groupBySlot } from './cache-keys';
 import type { CacheTiers } from './cache-tiers';
 import type { EntryIndexing } from './redis-keyv.store';
 
@@ -81,8 +82,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @Inject(CACHE_TIERS) private readonly tiers: CacheTiers,
-    @InjectRedis('cache') private readonly redis: Redis,
-    @InjectRedis('cache-subscriber') private readonly subscriber: Redis,
+    @InjectRedis('cache') private readonly redis: RedisClient,
+    @InjectRedis('cache-subscriber') private readonly subscriber: RedisClient,
     private readonly connections: RedisConnections,
     private readonly config: AppConfig,
   ) {
@@ -225,7 +226,12 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     await this.tryRedis('delete', async () => {
       const keys = [...new Set((await Promise.all(tags.map((tag) => this.redis.zrange(this.tagKey(tag), '0', '-1')))).flat())];
       if (keys.length > 0) await this.tiers.redis.deleteMany(keys);
-      await this.redis.unlink(...tags.map((tag) => this.tagKey(tag)));
+      await Promise.all(
+        groupBySlot(
+          tags.map((tag) => this.tagKey(tag)),
+          this.config.redis.cluster,
+        ).map((group) => this.redis.unlink(group.map(({ redisKey }) => redisKey))),
+      );
       await this.redis.publish(this.channel, JSON.stringify({ tags, keys }));
     });
   }
@@ -234,7 +240,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     const cached = await this.get<T>(key);
     if (cached) return cached;
 
-    const lock: ComputeLock = { key: `${this.prefix}:cache-lock:${key}`, token: randomBytes(8).toString('hex') };
+    const lock: ComputeLock = { key: cacheRedisKey(`${this.prefix}:cache-lock:`, key, this.config.redis.cluster), token: randomBytes(8).toString('hex') };
     const locked = await this.tryRedis('lock', () => this.redis.set(lock.key, lock.token, 'PX', COMPUTE_LOCK_MS, 'NX'));
     if (locked === null) {
       const computedElsewhere = await this.waitForValue<T>(key, lock.key);
@@ -342,9 +348,12 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     this.logger.warn(message);
   }
 
-  /** A sorted set (key -> expiry). Named apart from the earlier plain sets (`cache-tag:`), which expire on their own. */
+  /**
+   * A sorted set (key -> expiry). Named apart from the earlier plain sets (`cache-tag:`), which expire on their own.
+   * On a Cluster it carries its tenant's hash tag, like the entries it lists.
+   */
   private tagKey(tag: string): string {
-    return `${this.prefix}:cache-tags:${tag}`;
+    return cacheRedisKey(`${this.prefix}:cache-tags:`, tag, this.config.redis.cluster);
   }
 
   private rememberLocally(tag: string, key: string): void {

@@ -1,10 +1,15 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
 import type { KeyvStoreAdapter } from 'keyv';
+import type { RedisClient } from '../redis';
+import { cacheRedisKey, groupBySlot } from './cache-keys';
 
 export interface RedisKeyvStoreOptions {
   /** The app's REDIS_KEY_PREFIX, e.g. `pharmacare`; entries live under `<keyPrefix>:cache:`. */
   keyPrefix: string;
+  /** REDIS_CLUSTER: keys carry their tenant's hash tag, and multi-key commands go out one per hash slot. */
+  cluster?: boolean;
 }
 
 /** What else one write does besides storing the entry, in the same round trip. */
@@ -39,7 +44,7 @@ if locked and redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[
 return 1
 `;
 
-type ScriptedRedis = Redis & { cacheSetIndexed(numberOfKeys: number, ...args: string[]): Promise<number> };
+type ScriptedRedis = RedisClient & { cacheSetIndexed(numberOfKeys: number, ...args: string[]): Promise<number> };
 
 /** SCAN COUNT hint for clear(); each page of matches goes out as one UNLINK. */
 const CLEAR_BATCH = 500;
@@ -68,18 +73,18 @@ function toPx(ttl: number | undefined): number | undefined {
  * emitted, leaving fail-open to the caching layer above.
  */
 export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
-  readonly opts: { keyPrefix: string };
+  readonly opts: { keyPrefix: string; cluster: boolean };
   /** Set by Keyv (its `namespace` option, 'keyv' by default); keys Keyv passes already start with it. */
   namespace?: string | undefined;
   private readonly client: ScriptedRedis;
   private readonly root: string;
 
-  constructor(client: Redis, options: RedisKeyvStoreOptions) {
+  constructor(client: RedisClient, options: RedisKeyvStoreOptions) {
     super();
     this.client = client as ScriptedRedis;
     // Defined once on the shared client (ioredis sends EVALSHA, and EVAL once after a NOSCRIPT).
     if (typeof this.client.cacheSetIndexed !== 'function') client.defineCommand('cacheSetIndexed', { lua: SET_INDEXED });
-    this.opts = { keyPrefix: options.keyPrefix };
+    this.opts = { keyPrefix: options.keyPrefix, cluster: options.cluster ?? false };
     this.root = `${options.keyPrefix}:cache:`;
   }
 
@@ -98,8 +103,14 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   /** One MGET; missing keys come back as undefined in their position. */
   async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
     if (keys.length === 0) return [];
-    const values = await this.client.mget(keys.map((key) => this.redisKey(key)));
-    return values.map((value) => (value === null ? undefined : (value as Value)));
+    const values = new Array<Value | undefined>(keys.length);
+    await Promise.all(
+      this.bySlot(keys.map((key) => this.redisKey(key))).map(async (group) => {
+        const found = await this.client.mget(group.map(({ redisKey }) => redisKey));
+        group.forEach(({ index }, position) => (values[index] = found[position] === null ? undefined : (found[position] as Value)));
+      }),
+    );
+    return values;
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
@@ -120,21 +131,28 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     const px = toPx(ttlMs);
     if (px === undefined) throw new RangeError(`RedisKeyvStore: an indexed entry needs a positive ttl, got ${ttlMs}`);
     const keys = [this.redisKey(key), ...(indexing.lock ? [indexing.lock.key] : []), ...indexing.indexKeys];
+    if (this.opts.cluster && new Set(keys.map((redisKey) => calculateSlot(redisKey))).size > 1) {
+      throw new RangeError(`RedisKeyvStore: on a Redis Cluster an entry's tags must be its own tenant's (tenantTag of the tenant of tenantKey): ${indexing.member}`);
+    }
     await this.client.cacheSetIndexed(keys.length, ...keys, value, String(px), String(Date.now()), indexing.member, indexing.lock?.token ?? '');
   }
 
   /** One pipeline, so one round trip however many entries. */
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
     if (entries.length === 0) return;
-    const pipeline = this.client.pipeline();
-    for (const { key, value, ttl } of entries) {
-      const px = toPx(ttl);
-      const redisKey = this.redisKey(key);
-      const stored = toRedisValue(value);
-      if (px === undefined) pipeline.set(redisKey, stored);
-      else pipeline.set(redisKey, stored, 'PX', px);
-    }
-    await execOrThrow(pipeline.exec());
+    await Promise.all(
+      this.bySlot(entries.map(({ key }) => this.redisKey(key))).map((group) => {
+        const pipeline = this.client.pipeline();
+        for (const { redisKey, index } of group) {
+          const { value, ttl } = entries[index];
+          const px = toPx(ttl);
+          const stored = toRedisValue(value);
+          if (px === undefined) pipeline.set(redisKey, stored);
+          else pipeline.set(redisKey, stored, 'PX', px);
+        }
+        return execOrThrow(pipeline.exec());
+      }),
+    );
   }
 
   async delete(key: string): Promise<boolean> {
@@ -143,7 +161,8 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
 
   async deleteMany(keys: string[]): Promise<boolean> {
     if (keys.length === 0) return false;
-    return (await this.client.unlink(keys.map((key) => this.redisKey(key)))) > 0;
+    const counts = await Promise.all(this.bySlot(keys.map((key) => this.redisKey(key))).map((group) => this.client.unlink(group.map(({ redisKey }) => redisKey))));
+    return counts.some((count) => count > 0);
   }
 
   async has(key: string): Promise<boolean> {
@@ -153,33 +172,50 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   /** EXISTS with several keys only returns a count, so one EXISTS per key, pipelined. */
   async hasMany(keys: string[]): Promise<boolean[]> {
     if (keys.length === 0) return [];
-    const pipeline = this.client.pipeline();
-    for (const key of keys) pipeline.exists(this.redisKey(key));
-    const results = await execOrThrow(pipeline.exec());
-    return results.map((count) => count === 1);
+    const found = new Array<boolean>(keys.length);
+    await Promise.all(
+      this.bySlot(keys.map((key) => this.redisKey(key))).map(async (group) => {
+        const pipeline = this.client.pipeline();
+        for (const { redisKey } of group) pipeline.exists(redisKey);
+        const results = await execOrThrow(pipeline.exec());
+        group.forEach(({ index }, position) => (found[index] = results[position] === 1));
+      }),
+    );
+    return found;
   }
 
   /**
    * Removes this app's cache entries (only the current Keyv namespace when one is set), nothing else in
    * the database: other apps and our own queues may share it, so no FLUSHDB, and SCAN instead of KEYS
-   * so Redis is never blocked for long.
+   * so Redis is never blocked for long. On a Cluster every master is scanned (SCAN sees one node's keys), and
+   * a page's keys go out one UNLINK per hash slot.
    */
   async clear(): Promise<void> {
-    const scope = this.namespace ? `${this.root}${this.namespace}:` : this.root;
-    const pattern = `${escapeGlob(scope)}*`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', CLEAR_BATCH);
-      cursor = next;
-      if (keys.length > 0) await this.client.unlink(keys);
-    } while (cursor !== '0');
+    const namespace = this.namespace ? escapeGlob(`${this.namespace}:`) : '';
+    // On a Cluster the tenant's hash tag, if any, comes between the root and the namespace.
+    const pattern = this.opts.cluster && namespace ? `${escapeGlob(this.root)}*${namespace}*` : `${escapeGlob(this.root)}${namespace}*`;
+    const nodes = this.opts.cluster ? (this.client as Cluster).nodes('master') : [this.client];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', CLEAR_BATCH);
+        cursor = next;
+        await Promise.all(this.bySlot(keys).map((group) => node.unlink(group.map(({ redisKey }) => redisKey))));
+      } while (cursor !== '0');
+    }
   }
 
   /** RedisModule owns the client and closes it at shutdown. */
   async disconnect(): Promise<void> {}
 
+  /** Keys as Keyv passes them (`<namespace>:<key>`): the tenant, for the hash tag, comes after the namespace. */
   private redisKey(key: string): string {
-    return this.root + key;
+    const namespace = this.namespace ? `${this.namespace}:` : '';
+    return cacheRedisKey(this.root, key, this.opts.cluster, key.startsWith(namespace) ? key.slice(namespace.length) : key);
+  }
+
+  private bySlot(redisKeys: readonly string[]): Array<Array<{ redisKey: string; index: number }>> {
+    return groupBySlot(redisKeys, this.opts.cluster);
   }
 }
 

@@ -424,6 +424,23 @@ describe('loadConfig hostile-input settings', () => {
   });
 });
 
+describe('loadConfig REDIS_CLUSTER', () => {
+  it('keeps the single-Redis key layout unless set; set, hash-tags the queue and presence prefixes', () => {
+    const single = loadConfig({ REDIS_URL: 'redis://127.0.0.1:7000' }).redis;
+    expect(single).toMatchObject({ cluster: false, queuePrefix: 'pharmacare', presencePrefix: 'pharmacare:presence' });
+    const cluster = loadConfig({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER: 'true', REDIS_KEY_PREFIX: 'pharmacare:staging' }).redis;
+    expect(cluster).toMatchObject({ cluster: true, queuePrefix: '{pharmacare:staging}', presencePrefix: '{pharmacare:staging:presence}' });
+  });
+
+  it('refuses a database number (a cluster has only 0) and a missing REDIS_URL, saying how to fix each', () => {
+    const withDb = configError({ REDIS_URL: 'redis://127.0.0.1:7000/2', REDIS_CLUSTER: 'true' });
+    expect(onlyProblem(withDb, 'REDIS_URL')).toMatch(/database 2, but a Redis Cluster has only database 0.*remove the \/2/);
+    const noUrl = configError({ REDIS_CLUSTER: 'true' });
+    expect(onlyProblem(noUrl, 'REDIS_CLUSTER=true')).toMatch(/needs REDIS_URL/);
+    expect(onlyProblem(configError({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER: 'yes' }), 'REDIS_CLUSTER')).toMatch(/true or false/);
+  });
+});
+
 describe('loadConfig API_DOCS', () => {
   const production = { NODE_ENV: 'production', REDIS_URL: 'redis://localhost:6379', JWT_SECRET, CORS_ORIGINS: '*' };
 

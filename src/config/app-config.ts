@@ -93,6 +93,15 @@ export interface RedisConfig {
   readonly tlsInsecure: boolean;
   readonly family: 0 | 4 | 6;
   readonly keyPrefix: string;
+  /**
+   * REDIS_CLUSTER: every Redis URL names a seed node of a Redis Cluster, and each role's client is an ioredis Cluster.
+   * The prefixes below then carry a hash tag, so that what one script touches lives in one hash slot.
+   */
+  readonly cluster: boolean;
+  /** BullMQ's prefix and the tenant quotas': `{pharmacare}` on a cluster (BullMQ's scripts touch a queue's keys together), else keyPrefix. */
+  readonly queuePrefix: string;
+  /** The root of the presence keys: `{pharmacare:presence}` on a cluster (its reaping scripts touch them together), else `pharmacare:presence`. */
+  readonly presencePrefix: string;
   readonly commandTimeoutMs: number;
 }
 
@@ -155,6 +164,7 @@ const envSchema = z.object({
       error: 'must be letters, digits, - or _, in parts joined by ":" (for example pharmacare or pharmacare:staging), without a trailing ":"',
     })
     .default('pharmacare'),
+  REDIS_CLUSTER: flag,
   REDIS_COMMAND_TIMEOUT_MS: integer(50, 60_000, 1000),
   HEALTH_REDIS_GRACE_SECONDS: integer(0, 3600, 20),
   APP_ROLE: z.enum(['web', 'worker', 'all'], { error: 'must be web (HTTP only), worker (job processors only) or all (both)' }).default('all'),
@@ -212,6 +222,7 @@ export function loadConfig(env: Env): AppConfig {
       `REDIS_URL is required when NODE_ENV=production${cacheEndpoint ? ', also with REDIS_CACHE_URL set (that database holds only the cache; the queue and presence need REDIS_URL)' : ''}. Set it to your Redis connection string: the rediss:// URL from the Upstash console, or the Render Key Value connection string.`,
     );
   }
+  if (parsed.success && parsed.data.REDIS_CLUSTER) checkClusterEndpoints(redisUrl, [endpoint, cacheEndpoint], problems);
   const tlsCa = caFile ? readCaFile(caFile, problems) : undefined;
   const corsOrigins = readCorsOrigins(env.CORS_ORIGINS, production && env.APP_ROLE?.trim() !== 'worker', problems);
 
@@ -258,6 +269,9 @@ export function loadConfig(env: Env): AppConfig {
       tlsInsecure: vars.REDIS_TLS_INSECURE,
       family: vars.REDIS_FAMILY as 0 | 4 | 6,
       keyPrefix: vars.REDIS_KEY_PREFIX,
+      cluster: vars.REDIS_CLUSTER,
+      queuePrefix: vars.REDIS_CLUSTER ? `{${vars.REDIS_KEY_PREFIX}}` : vars.REDIS_KEY_PREFIX,
+      presencePrefix: vars.REDIS_CLUSTER ? `{${vars.REDIS_KEY_PREFIX}:presence}` : `${vars.REDIS_KEY_PREFIX}:presence`,
       commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
     },
     jwt: { secret: jwtSecret, generated, maxAgeSeconds: vars.JWT_MAX_AGE_SECONDS },
@@ -289,6 +303,22 @@ export function loadConfig(env: Env): AppConfig {
     apiDocs: vars.API_DOCS ?? vars.NODE_ENV !== 'production',
     admin: adminUser && adminPassword ? { user: adminUser, password: adminPassword } : undefined,
   };
+}
+
+/** A cluster has one database (0), and no private development Redis is a cluster. */
+function checkClusterEndpoints(redisUrl: string | undefined, endpoints: ReadonlyArray<RedisEndpoint | undefined>, problems: string[]): void {
+  if (!redisUrl) {
+    problems.push(
+      'REDIS_CLUSTER=true needs REDIS_URL: set it to the address of one node of your cluster (its "configuration endpoint"), or unset REDIS_CLUSTER to use a single Redis.',
+    );
+  }
+  for (const endpoint of endpoints) {
+    if (endpoint && endpoint.db !== 0) {
+      problems.push(
+        `${endpoint.variable} selects database ${endpoint.db}, but a Redis Cluster has only database 0 (REDIS_CLUSTER=true): remove the /${endpoint.db} from the URL.`,
+      );
+    }
+  }
 }
 
 /** A Redis URL variable (REDIS_URL, REDIS_CACHE_URL), parsed and checked by the same rules; undefined when unset or invalid. */

@@ -7,6 +7,20 @@ import { HealthIndicators } from './health-indicators.registry';
 
 export const PING_TIMEOUT_MS = 1_000;
 
+type PingOutcome = { ok: true; latencyMs: number; mastersUp: number; shardsDown: string[]; clusterState?: string } | { ok: false; reason: string };
+
+async function pingWithDeadline(ping: () => Promise<unknown>): Promise<{ ok: true; latencyMs: number } | { ok: false; reason: string }> {
+  const started = performance.now();
+  try {
+    await withDeadline(ping(), PING_TIMEOUT_MS, () => {
+      throw new Error(`no PING reply within ${PING_TIMEOUT_MS} ms`);
+    });
+    return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 /**
  * One indicator per Redis client, `redis:<role>`, whose details name its URL variable (`endpoint`). A client that
  * has been down for less than the grace period is `degraded` (still 200), so Render neither pulls nor restarts an
@@ -47,6 +61,18 @@ export class RedisHealthIndicator implements OnModuleInit {
       const ping = await this.ping(role);
       if (ping.ok) {
         this.unresponsiveSince.delete(role);
+        // A Cluster with a master down stays ready, but the keys of that shard are unreachable until a failover.
+        if (ping.shardsDown.length > 0 || (ping.clusterState !== undefined && ping.clusterState !== 'ok')) {
+          return session.degraded({
+            endpoint,
+            state: 'cluster-degraded',
+            latencyMs: ping.latencyMs,
+            clusterState: ping.clusterState,
+            mastersUp: ping.mastersUp,
+            shardsDown: ping.shardsDown,
+            reason: ping.shardsDown.length > 0 ? `no PING reply from master ${ping.shardsDown.join(', ')}` : `CLUSTER INFO says cluster_state:${ping.clusterState}`,
+          });
+        }
         // Reachable but refusing commands for a state (out of memory, read-only replica): degraded, with why,
         // on the command client of the database that refuses.
         const refusals = tuning === 'command' ? this.connections.refusals(role) : [];
@@ -60,7 +86,12 @@ export class RedisHealthIndicator implements OnModuleInit {
             refusingForMs: now - Math.min(...refusals.map((refusal) => refusal.since)),
           });
         }
-        return session.up({ endpoint, state: 'ready', latencyMs: ping.latencyMs });
+        return session.up({
+          endpoint,
+          state: 'ready',
+          latencyMs: ping.latencyMs,
+          ...(ping.clusterState ? { clusterState: ping.clusterState, mastersUp: ping.mastersUp } : {}),
+        });
       }
       downSince = this.unresponsiveSince.get(role) ?? now;
       this.unresponsiveSince.set(role, downSince);
@@ -77,16 +108,25 @@ export class RedisHealthIndicator implements OnModuleInit {
     return !essential || details.downForMs < this.config.health.redisGraceMs ? session.degraded(details) : session.down(details);
   }
 
-  /** PING with its own deadline: never trusts the client's queue to give up in time. */
-  private async ping(role: RedisRole): Promise<{ ok: true; latencyMs: number } | { ok: false; reason: string }> {
-    const started = performance.now();
-    try {
-      await withDeadline(this.connections.client(role).ping(), PING_TIMEOUT_MS, () => {
-        throw new Error(`no PING reply within ${PING_TIMEOUT_MS} ms`);
-      });
-      return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
-    } catch (error) {
-      return { ok: false, reason: error instanceof Error ? error.message : String(error) };
-    }
+  /**
+   * PING with its own deadline: never trusts the client's queue to give up in time. On a Cluster every master is
+   * PINGed, in parallel, and one that answers tells cluster_state; ok while at least one master answers.
+   */
+  private async ping(role: RedisRole): Promise<PingOutcome> {
+    const masters = this.connections.masters(role);
+    const outcomes = await Promise.all(masters.map(({ client }) => pingWithDeadline(() => client.ping())));
+    const answered = outcomes.flatMap((outcome, index) => (outcome.ok ? [{ ...outcome, client: masters[index].client }] : []));
+    const failed = outcomes.find((outcome) => !outcome.ok);
+    if (answered.length === 0) return { ok: false, reason: failed && !failed.ok ? failed.reason : 'no master known' };
+    const latencyMs = Math.max(...answered.map((outcome) => outcome.latencyMs));
+    if (!this.config.redis.cluster) return { ok: true, latencyMs, shardsDown: [], mastersUp: answered.length };
+    const info = await withDeadline(answered[0].client.cluster('INFO'), PING_TIMEOUT_MS, () => '').catch(() => '');
+    return {
+      ok: true,
+      latencyMs,
+      mastersUp: answered.length,
+      shardsDown: masters.filter((_master, index) => !outcomes[index].ok).map(({ node }) => node),
+      clusterState: /^cluster_state:(\w+)/m.exec(info)?.[1] ?? 'unknown',
+    };
   }
 }

@@ -1,27 +1,29 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 
 /**
- * Redis layout (p = REDIS_KEY_PREFIX), all changed only by the scripts below, one round trip per transition:
- * - p:presence:instances          set of live instance ids
- * - p:presence:lease:<instance>   string with a TTL, refreshed by the instance's heartbeat
- * - p:presence:held:<instance>    set of JSON [tenantId, userId] the instance holds (JSON: ids may contain any character)
- * - p:presence:holders:<tenant>   hash userId -> number of instances holding the user
- * - p:presence:online:<tenant>    hash userId -> since (epoch ms); exactly the online users of the tenant
+ * Redis layout (r = the presence root: `pharmacare:presence`, on a Cluster `{pharmacare:presence}`), all changed only
+ * by the scripts below, one round trip per transition:
+ * - r:instances          set of live instance ids
+ * - r:lease:<instance>   string with a TTL, refreshed by the instance's heartbeat
+ * - r:held:<instance>    set of JSON [tenantId, userId] the instance holds (JSON: ids may contain any character)
+ * - r:holders:<tenant>   hash userId -> number of instances holding the user
+ * - r:online:<tenant>    hash userId -> since (epoch ms); exactly the online users of the tenant
  *
  * The reaping scripts derive the keys of a dead instance's users from its held set, so they touch keys not
- * passed in KEYS: fine on a single Redis node (Upstash, Render Key Value), not on Redis Cluster.
+ * passed in KEYS. On a Cluster the root's hash tag keeps every presence key in one hash slot, where a script may
+ * do so; the price is that presence does not spread over the shards (it is a few commands per user session).
  */
 
 const RELEASE_ALL = `
-local function releaseAll(prefix, instance, out)
-  local heldKey = prefix .. ':presence:held:' .. instance
+local function releaseAll(root, instance, out)
+  local heldKey = root .. ':held:' .. instance
   for _, member in ipairs(redis.call('SMEMBERS', heldKey)) do
     local ok, pair = pcall(cjson.decode, member)
     if ok and type(pair) == 'table' and type(pair[1]) == 'string' and type(pair[2]) == 'string' then
-      local holders = prefix .. ':presence:holders:' .. pair[1]
+      local holders = root .. ':holders:' .. pair[1]
       if redis.call('HINCRBY', holders, pair[2], -1) <= 0 then
         redis.call('HDEL', holders, pair[2])
-        redis.call('HDEL', prefix .. ':presence:online:' .. pair[1], pair[2])
+        redis.call('HDEL', root .. ':online:' .. pair[1], pair[2])
         out[#out + 1] = pair[1]
         out[#out + 1] = pair[2]
       end
@@ -62,7 +64,7 @@ return 0
 `;
 
 /**
- * KEYS: instances, lease. ARGV: instance, ttlMs, nowMs, prefix.
+ * KEYS: instances, lease. ARGV: instance, ttlMs, nowMs, root.
  * Refreshes this instance's lease, then reaps every instance whose lease has expired; being one script,
  * exactly one instance reaps each dead one. Returns [registered, tenant1, user1, tenant2, user2, ...]:
  * the users no instance holds any more.
@@ -71,7 +73,7 @@ const HEARTBEAT = `${RELEASE_ALL}
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 local out = {redis.call('SADD', KEYS[1], ARGV[1])}
 for _, other in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if other ~= ARGV[1] and redis.call('EXISTS', ARGV[4] .. ':presence:lease:' .. other) == 0 then
+  if other ~= ARGV[1] and redis.call('EXISTS', ARGV[4] .. ':lease:' .. other) == 0 then
     redis.call('SREM', KEYS[1], other)
     releaseAll(ARGV[4], other, out)
   end
@@ -79,7 +81,7 @@ end
 return out
 `;
 
-/** KEYS: instances, lease. ARGV: instance, prefix. Releases everything this instance holds; returns [tenant1, user1, ...]. */
+/** KEYS: instances, lease. ARGV: instance, root. Releases everything this instance holds; returns [tenant1, user1, ...]. */
 const LEAVE = `${RELEASE_ALL}
 local out = {}
 redis.call('SREM', KEYS[1], ARGV[1])
@@ -91,14 +93,14 @@ return out
 type Reply = Promise<unknown>;
 
 /** The command client with the presence scripts defined on it (EVALSHA, falling back to EVAL once per script). */
-export interface PresenceRedis extends Redis {
+export type PresenceRedis = RedisClient & {
   presenceAcquire(instances: string, lease: string, held: string, holders: string, online: string, ...argv: string[]): Reply;
   presenceRelease(held: string, holders: string, online: string, ...argv: string[]): Reply;
   presenceHeartbeat(instances: string, lease: string, ...argv: string[]): Reply;
   presenceLeave(instances: string, lease: string, ...argv: string[]): Reply;
-}
+};
 
-export function definePresenceScripts(redis: Redis): PresenceRedis {
+export function definePresenceScripts(redis: RedisClient): PresenceRedis {
   const scripted = redis as PresenceRedis;
   // Defined on the shared client once; the names are namespaced so other modules can define their own.
   if (typeof scripted.presenceAcquire !== 'function') {
@@ -111,29 +113,30 @@ export function definePresenceScripts(redis: Redis): PresenceRedis {
 }
 
 export class PresenceKeys {
+  /** `root`: config.redis.presencePrefix. */
   constructor(
-    private readonly prefix: string,
+    readonly root: string,
     readonly instanceId: string,
   ) {}
 
   get instances(): string {
-    return `${this.prefix}:presence:instances`;
+    return `${this.root}:instances`;
   }
 
   get lease(): string {
-    return `${this.prefix}:presence:lease:${this.instanceId}`;
+    return `${this.root}:lease:${this.instanceId}`;
   }
 
   get held(): string {
-    return `${this.prefix}:presence:held:${this.instanceId}`;
+    return `${this.root}:held:${this.instanceId}`;
   }
 
   holders(tenantId: string): string {
-    return `${this.prefix}:presence:holders:${tenantId}`;
+    return `${this.root}:holders:${tenantId}`;
   }
 
   online(tenantId: string): string {
-    return `${this.prefix}:presence:online:${tenantId}`;
+    return `${this.root}:online:${tenantId}`;
   }
 
   static member(tenantId: string, userId: string): string {

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { Principal } from '../auth';
 import { AppConfig } from '../config';
-import { InjectRedis } from '../redis';
+import { InjectRedis, type RedisClient } from '../redis';
 import { OfflineEvent, OnlineEvent, OnlineUser, PRESENCE_EVENTS } from './presence.constants';
 import { definePresenceScripts, PresenceKeys, PresenceRedis } from './presence.scripts';
 import { PresenceSockets } from './presence-sockets';
@@ -55,12 +54,12 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly onRedisReady = () => void this.heartbeat();
 
   constructor(
-    @InjectRedis('command') redis: Redis,
+    @InjectRedis('command') redis: RedisClient,
     private readonly sockets: PresenceSockets,
     private readonly realtime: RealtimeService,
     private readonly config: AppConfig,
   ) {
-    this.keys = new PresenceKeys(config.redis.keyPrefix, this.instanceId);
+    this.keys = new PresenceKeys(config.redis.presencePrefix, this.instanceId);
     this.redis = definePresenceScripts(redis);
   }
 
@@ -225,7 +224,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   private async runHeartbeat(): Promise<void> {
     let reply: unknown;
     try {
-      reply = await this.redis.presenceHeartbeat(this.keys.instances, this.keys.lease, this.instanceId, this.leaseMs, String(Date.now()), this.config.redis.keyPrefix);
+      reply = await this.redis.presenceHeartbeat(this.keys.instances, this.keys.lease, this.instanceId, this.leaseMs, String(Date.now()), this.keys.root);
     } catch (error) {
       this.redisFailed(error);
       return;
@@ -268,7 +267,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     await this.heartbeatRunning;
     await Promise.all([...this.users.values()].map((user) => user.syncing));
     try {
-      const released = (await this.redis.presenceLeave(this.keys.instances, this.keys.lease, this.instanceId, this.config.redis.keyPrefix)) as string[];
+      const released = (await this.redis.presenceLeave(this.keys.instances, this.keys.lease, this.instanceId, this.keys.root)) as string[];
       this.emitReleased(released, Date.now());
       this.logger.log(`released ${this.users.size} users (${released.length / 2} went offline) in ${Date.now() - started} ms`);
     } catch (error) {

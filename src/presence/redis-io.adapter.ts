@@ -1,11 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
-import type { Redis } from 'ioredis';
 import { Server, type ServerOptions } from 'socket.io';
 import { corsOptions } from '../common/security-headers';
 import { AppConfig } from '../config';
-import { RedisConnections } from '../redis';
+import { RedisConnections, type RedisClient } from '../redis';
 import { withHandledRejections } from './handled-rejections';
 import { adapterKey, PRESENCE_NAMESPACE } from './presence.constants';
 
@@ -24,8 +23,8 @@ export const ROOT_NAMESPACE_CLOSED = `no such namespace: connect to ${PRESENCE_N
  * to it (and the handshake check, which only web processes load, is never missing in front of it).
  */
 export class RedisIoAdapter extends IoAdapter {
-  private readonly pubClient: Redis;
-  private readonly subClient: Redis;
+  private readonly pubClient: RedisClient;
+  private readonly subClient: RedisClient;
   private readonly key: string;
   private readonly corsOrigins: AppConfig['http']['corsOrigins'];
   private readonly servesSockets: boolean;

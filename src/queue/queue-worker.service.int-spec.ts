@@ -88,7 +88,7 @@ class OneAttemptJobs {
     OneAttemptJobs.runs += 1;
     if (OneAttemptJobs.runs > 1) return 'stored';
     await OneAttemptJobs.added;
-    this.connections.client('command').stream.destroy();
+    (this.connections.client('command') as Redis).stream.destroy();
     await until(
       async () => this.connections.status('command').state,
       (state) => state !== 'ready',

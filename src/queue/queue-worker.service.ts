@@ -112,7 +112,7 @@ export class QueueWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const { drainDelaySeconds, stalledIntervalMs, concurrency } = this.config.queue;
     const worker = new Worker(JOBS_QUEUE, (job, token) => this.process(job, token), {
       connection: this.connections.client('queue'),
-      prefix: this.config.redis.keyPrefix,
+      prefix: this.config.redis.queuePrefix,
       // BullMQ names the blocking connection "<prefix>:<base64(queue)>:w:<name>": Queue.getWorkers() and bull-board
       // find workers by that name, and CLIENT LIST tells this instance's worker from the others by the name's end.
       name: `${hostname()}:${process.pid}`,

@@ -34,7 +34,7 @@ export class QueueModule {
           inject: [RedisConnections, AppConfig],
           useFactory: (connections: RedisConnections, appConfig: AppConfig) => ({
             connection: connections.client('command'),
-            prefix: appConfig.redis.keyPrefix,
+            prefix: appConfig.redis.queuePrefix,
           }),
         }),
         BullModule.registerQueue({ name: JOBS_QUEUE }),

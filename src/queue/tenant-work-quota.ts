@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpStatus, Injectable } from '@nestjs/common';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import type { Response } from 'express';
 import { AppConfig } from '../config';
-import { InjectRedis } from '../redis';
+import { InjectRedis, type RedisClient } from '../redis';
 import { JOBS_QUEUE } from './queue.constants';
 
 /** How long a client refused for work in flight should wait: jobs take seconds, not milliseconds. */
@@ -24,7 +24,7 @@ const BOOKKEEPING_TTL_MS = 7 * 24 * 3600 * 1000;
  * there while the job is queued, active or waiting for a retry, carries `finishedOn` once it completed or failed for
  * good (BullMQ deletes that field when a failed job is retried), and is deleted with the job. So a crash anywhere
  * (web before the add, worker mid-job, a lost reply) cannot leave a count behind. Job keys are built here from the
- * prefix, as BullMQ's own scripts do: a single Redis node, or a Cluster with a hash-tagged REDIS_KEY_PREFIX.
+ * prefix, as BullMQ's own scripts do: a single Redis node, or a Cluster with the hash-tagged queue prefix (`{pharmacare}`).
  */
 const ADMIT = `
 local admitted, sizes = KEYS[1], KEYS[2]
@@ -111,17 +111,18 @@ const megabytes = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
  */
 @Injectable()
 export class TenantWorkQuota {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keyPrefix: string;
   private readonly jobKeyPrefix: string;
 
   constructor(
-    @InjectRedis('command') redis: Redis,
+    @InjectRedis('command') redis: RedisClient,
     private readonly config: AppConfig,
   ) {
     this.redis = redis;
-    this.keyPrefix = `${config.redis.keyPrefix}:quota`;
-    this.jobKeyPrefix = `${config.redis.keyPrefix}:${JOBS_QUEUE}:`;
+    // The queue's prefix: on a Cluster its hash tag puts the quotas in the slot of the job hashes ADMIT reads.
+    this.keyPrefix = `${config.redis.queuePrefix}:quota`;
+    this.jobKeyPrefix = `${config.redis.queuePrefix}:${JOBS_QUEUE}:`;
     redis.defineCommand('admitTenantWork', { numberOfKeys: 2, lua: ADMIT });
   }
 

@@ -1,4 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+/** A role's client: one connection to a single Redis, or an ioredis Cluster over every node (REDIS_CLUSTER=true). */
+export type RedisClient = Redis | Cluster;
 
 /** Upstash bills every command but these (upstash/docs, "Pricing"). */
 const UNBILLED_COMMANDS: ReadonlySet<string> = new Set(['auth', 'hello', 'select', 'command', 'config', 'info', 'ping', 'reset', 'quit']);
@@ -21,6 +24,11 @@ export class CommandCounter {
    */
   createClient(options: RedisOptions, onDuplicate: (client: Redis) => void = () => undefined): Redis {
     return new CountingRedis({ ...options, replyMapping: 'legacy' }, this.own, this.duplicates, onDuplicate);
+  }
+
+  /** The Cluster counterpart of createClient: every command counted once, however many redirections it takes. */
+  createCluster(seed: ClusterNode, options: ClusterOptions, onDuplicate: (client: Cluster) => void = () => undefined): Cluster {
+    return new CountingCluster([seed], withLegacyReplies(options), this.own, this.duplicates, onDuplicate);
   }
 
   /** By lower-case command name. */
@@ -75,6 +83,46 @@ class CountingRedis extends Redis {
 
   override duplicate(override?: Partial<RedisOptions>): Redis {
     const copy = new CountingRedis({ ...this.options, ...override, replyMapping: 'legacy' }, this.duplicatesWritten, this.duplicatesWritten, () => undefined);
+    this.onDuplicate(copy);
+    return copy;
+  }
+}
+
+type LegacyClusterOptions = ClusterOptions & { redisOptions: NonNullable<ClusterOptions['redisOptions']> & { replyMapping: 'legacy' } };
+
+function withLegacyReplies(options: ClusterOptions): LegacyClusterOptions {
+  return { ...options, redisOptions: { ...options.redisOptions, replyMapping: 'legacy' } };
+}
+
+/**
+ * The same counting for a Cluster. A command goes through the Cluster's sendCommand again for each redirection
+ * (MOVED, ASK, a failover) and when the offline queue flushes: it is counted the first time only.
+ */
+class CountingCluster extends Cluster {
+  private readonly seen = new WeakSet<object>();
+
+  constructor(
+    startupNodes: ClusterNode[],
+    options: LegacyClusterOptions,
+    private readonly written: Map<string, number>,
+    private readonly duplicatesWritten: Map<string, number>,
+    private readonly onDuplicate: (client: Cluster) => void,
+  ) {
+    super(startupNodes, options);
+  }
+
+  override sendCommand(...args: Parameters<Cluster['sendCommand']>): ReturnType<Cluster['sendCommand']> {
+    const command = args[0];
+    if (!this.seen.has(command)) {
+      this.seen.add(command);
+      this.written.set(command.name, (this.written.get(command.name) ?? 0) + 1);
+    }
+    return super.sendCommand(...args);
+  }
+
+  override duplicate(overrideStartupNodes?: ClusterNode[], overrideOptions?: ClusterOptions): Cluster {
+    const nodes = overrideStartupNodes ?? (this as unknown as { startupNodes: ClusterNode[] }).startupNodes;
+    const copy = new CountingCluster(nodes, withLegacyReplies({ ...this.options, ...overrideOptions }), this.duplicatesWritten, this.duplicatesWritten, () => undefined);
     this.onDuplicate(copy);
     return copy;
   }

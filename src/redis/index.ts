@@ -1,5 +1,6 @@
 export { RedisModule } from './redis.module';
 export { RedisConnections } from './redis-connections';
+export type { RedisClient } from './command-counter';
 export type { RedisDuplicate } from './redis-connections';
 export type { RedisConnectionHistory, RedisConnectionName, RedisConnectionState, RedisConnectionStatus } from './redis-connection';
 export { clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, isClusterNode } from './redis-error';

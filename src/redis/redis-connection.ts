@@ -1,11 +1,11 @@
 import { Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint, RedisUrlVariable } from '../config';
-import { CommandCounter } from './command-counter';
+import { CommandCounter, type RedisClient } from './command-counter';
 import { diagnoseProbeFinding, diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
-import { buildRedisOptions, reconnectDelay } from './redis-options';
+import { buildClusterOptions, buildRedisOptions, reconnectDelay } from './redis-options';
 import { probeRedisEndpoint } from './redis-probe';
 import type { RedisRole } from './redis.tokens';
 
@@ -58,7 +58,7 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
  * one log line per state change, plus at most one summary a minute while Redis stays down.
  */
 export class RedisConnection {
-  readonly client: Redis;
+  readonly client: RedisClient;
   /** Commands this client (and the clients duplicated from it) wrote, for metrics. */
   readonly commands: CommandCounter;
   private readonly logger: Logger;
@@ -74,6 +74,8 @@ export class RedisConnection {
   private totalDisconnects = 0;
   private handshakeTimer?: NodeJS.Timeout;
   private probing = false;
+  /** On a Cluster: the last error of each node that has one, so a node failing on and on is logged once. */
+  private readonly nodeErrors = new Map<string, RedisErrorKind>();
 
   /** A role's client, or (with `duplicateOf`) a client a consumer made from that role's client, adopted as it is. */
   constructor(
@@ -81,7 +83,7 @@ export class RedisConnection {
     private readonly endpoint: RedisEndpoint,
     private readonly config: RedisConfig,
     private readonly now: () => number = Date.now,
-    duplicateOf?: { client: Redis; commands: CommandCounter },
+    duplicateOf?: { client: RedisClient; commands: CommandCounter },
   ) {
     this.logger = new Logger(`Redis:${role}`);
     this.createdAt = now();
@@ -91,7 +93,15 @@ export class RedisConnection {
       this.commands = duplicateOf.commands;
       this.client = duplicateOf.client;
       // ioredis copied the role's retryStrategy, which reads the role's last error: this client paces by its own.
-      this.client.options.retryStrategy = retry;
+      if (isCluster(this.client)) this.client.options.clusterRetryStrategy = retry;
+      else this.client.options.retryStrategy = retry;
+    } else if (config.cluster) {
+      this.commands = new CommandCounter();
+      const { seed, options } = buildClusterOptions(role as RedisRole, endpoint, config, retry);
+      this.client = this.commands.createCluster(seed, options, (copy) => this.adoptDuplicate(copy));
+      this.client.on('node error', (error: Error, node: string) => this.onNodeError(error, node));
+      this.client.on('+node', (node: Redis) => this.nodeErrors.delete(`${node.options.host}:${node.options.port}`));
+      this.logger.log(`connecting to the Redis Cluster of ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
     } else {
       this.commands = new CommandCounter();
       this.client = this.commands.createClient(buildRedisOptions(role as RedisRole, endpoint, config, retry), (copy) => this.adoptDuplicate(copy));
@@ -167,11 +177,16 @@ export class RedisConnection {
   private drop(): void {
     // ioredis listens for one error per socket; a TLS socket cut mid-handshake can emit a second one
     // (the server's alert), which would crash the process as an uncaught exception.
-    this.client.stream?.on('error', () => undefined);
+    this.stream?.on('error', () => undefined);
     this.client.disconnect();
   }
 
-  private adoptDuplicate(client: Redis): void {
+  /** The socket of a single-Redis client; a Cluster's sockets are its nodes', which it supervises itself. */
+  private get stream(): Redis['stream'] | undefined {
+    return isCluster(this.client) ? undefined : this.client.stream;
+  }
+
+  private adoptDuplicate(client: RedisClient): void {
     const duplicate = new RedisConnection(`${this.role as RedisRole}-duplicate`, this.endpoint, this.config, this.now, { client, commands: this.commands });
     this.duplicates.add(duplicate);
     // Ended is not always for good: BullMQ interrupts its blocking wait by ending that connection, then connects it again.
@@ -185,9 +200,11 @@ export class RedisConnection {
     // A duplicate connected again after its 'end' (BullMQ resetting its blocking connection) is supervised again;
     // left 'closed', it would read as disconnected for good while it serves.
     if (this.state === 'closed' && this.isDuplicate) this.state = 'down';
-    const stream = this.client.stream;
+    // A Cluster's handshake is its slot refresh, bounded by slotsRefreshTimeout.
+    const stream = this.stream;
+    if (!stream) return;
     this.handshakeTimer = setTimeout(() => {
-      if (!this.usable || this.client.status !== 'connect' || this.client.stream !== stream) return;
+      if (!this.usable || this.client.status !== 'connect' || this.stream !== stream) return;
       const error = Object.assign(new Error(`no handshake reply within ${HANDSHAKE_TIMEOUT_MS / 1000} s`), { code: HANDSHAKE_TIMEOUT_CODE });
       this.onError(error);
       // ioredis sees the socket close and reconnects with the retry strategy.
@@ -225,7 +242,7 @@ export class RedisConnection {
     // ioredis reports a refused SELECT during its handshake and then goes ready on database 0, flushing the
     // commands queued meanwhile there. Cutting the socket now keeps them out of the wrong database; they fail
     // or wait for a reconnect, which is retried like a wrong password.
-    if (diagnosis.kind === 'database') this.client.stream?.destroy();
+    if (diagnosis.kind === 'database') this.stream?.destroy();
     // A reset before ready, or a TLS handshake that timed out, may hide a full server or a plain-text one.
     const suspect = this.state === 'ready' ? undefined : diagnosis.kind === 'closed' ? 'reset' : diagnosis.kind === 'timeout' && this.endpoint.tls ? 'tls-timeout' : undefined;
     if (suspect) {
@@ -260,6 +277,18 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * A Cluster's node failing while the Cluster stays ready (a master killed before its replica takes over): one line
+   * per node and kind of error. The Cluster's own 'error' (every node failed) goes through onError.
+   */
+  private onNodeError(error: Error, node: string): void {
+    if (!this.usable) return;
+    const diagnosis = diagnoseRedisError(error, this.endpoint);
+    if (this.nodeErrors.get(node) === diagnosis.kind) return;
+    this.nodeErrors.set(node, diagnosis.kind);
+    this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
+  }
+
   private onClose(): void {
     clearTimeout(this.handshakeTimer);
     if (this.state === 'ready') this.markDown('connection lost: closed by the server or the network; reconnecting');
@@ -290,4 +319,8 @@ export class RedisConnection {
     this.lastSummaryAt = this.downSince;
     this.logger.error(message);
   }
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
 }

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import type { RedisClient } from './command-counter';
 import { CapturingLogger } from '../../test/support/capturing-logger';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
 import { generateTestCertificates, TestCertificates } from '../../test/support/tls-certificates';
@@ -23,7 +24,7 @@ function connect(env: Record<string, string>): RedisConnections {
   return connections;
 }
 
-function nextEvent(client: Redis, event: 'ready' | 'error' | 'reconnecting'): Promise<unknown> {
+function nextEvent(client: RedisClient, event: 'ready' | 'error' | 'reconnecting'): Promise<unknown> {
   return new Promise((resolve) => client.once(event, resolve));
 }
 
@@ -163,7 +164,7 @@ describe('a client duplicated from a role (BullMQ blocking connection)', () => {
     const plain = await RedisServer.start();
     const connections = connect({ REDIS_URL: plain.url() });
     await nextEvent(connections.client('queue'), 'ready');
-    const blocking = connections.client('queue').duplicate();
+    const blocking = (connections.client('queue') as Redis).duplicate();
     await nextEvent(blocking, 'ready');
     const supervised = connections.latestDuplicate('queue');
     expect(supervised?.status().state).toBe('ready');

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { AppConfig, type RedisEndpoint, type RedisUrlVariable } from '../config';
-import type { CommandCounter } from './command-counter';
+import type { CommandCounter, RedisClient } from './command-counter';
 import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
 import { clusterDiagnosis, isClusterNode, RedisErrorDiagnosis } from './redis-error';
 import { redisRoleOf, redisUnavailability, RedisUnavailability } from './redis-refusal';
@@ -10,7 +10,7 @@ import { REDIS_ROLE_SPECS, REDIS_ROLES, RedisRole } from './redis.tokens';
 
 /** A client a consumer made from a role's client with duplicate(), supervised like the roles' own. */
 export interface RedisDuplicate {
-  readonly client: Redis;
+  readonly client: RedisClient;
   status(): RedisConnectionStatus;
 }
 
@@ -51,7 +51,9 @@ export class RedisConnections implements OnApplicationShutdown {
       const client = this.client(watcher);
       const state: EndpointState = { endpoint, refusalEpisodes: new RefusalEpisodes(client, name, REDIS_ROLE_SPECS[watcher].essential) };
       endpoints.set(name, state);
-      // A cluster node answers until the first multi-key command or the wrong slot: refuse it at connect, with one line.
+      // A cluster node answers until the first multi-key command or the wrong slot: without REDIS_CLUSTER, refuse it
+      // at connect, with one line. (With it, a single Redis fails the Cluster client's slot refresh, diagnosed there.)
+      if (config.redis.cluster) continue;
       client.on('ready', () => {
         void client.info('cluster').then(
           (info) => {
@@ -99,8 +101,18 @@ export class RedisConnections implements OnApplicationShutdown {
     return this.connection(role).openDuplicates().at(-1);
   }
 
-  client(role: RedisRole): Redis {
+  client(role: RedisRole): RedisClient {
     return this.connection(role).client;
+  }
+
+  /**
+   * The connections a health check must reach to call the role's database reachable: the client itself on a single
+   * Redis; on a Cluster, one per master (a shard down leaves the client ready, but a third of the keys unreachable).
+   */
+  masters(role: RedisRole): ReadonlyArray<{ readonly node: string; readonly client: Redis }> {
+    const client = this.client(role);
+    if (!isCluster(client)) return [{ node: 'server', client }];
+    return client.nodes('master').map((node) => ({ node: `${node.options.host}:${node.options.port}`, client: node }));
   }
 
   status(role: RedisRole): RedisConnectionStatus {
@@ -172,4 +184,8 @@ export class RedisConnections implements OnApplicationShutdown {
       this.logger.log(`${name}: TLS on, certificate verified against ${tlsCaFile ? `the CA in ${tlsCaFile}` : "the system's trusted CAs"}`);
     }
   }
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
 }

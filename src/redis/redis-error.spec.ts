@@ -188,7 +188,21 @@ describe('diagnoses found in bad states (issue #15)', () => {
   it('recognises a cluster node from INFO cluster', () => {
     expect(isClusterNode('# Cluster\r\ncluster_enabled:1\r\n')).toBe(true);
     expect(isClusterNode('# Cluster\r\ncluster_enabled:0\r\n')).toBe(false);
-    expect(clusterDiagnosis(withPassword).reason).toMatch(/cluster mode is not supported by this configuration/);
+    expect(clusterDiagnosis(withPassword).reason).toMatch(/is a Redis Cluster node .*but REDIS_CLUSTER is not set/);
+    expect(clusterDiagnosis(withPassword).fix).toMatch(/set REDIS_CLUSTER=true/);
+  });
+
+  it('names REDIS_CLUSTER when it is set but the server is a single Redis', () => {
+    const diagnosis = diagnoseRedisError(new Error('ERR This instance has cluster support disabled'), withPassword);
+    expect(diagnosis).toMatchObject({ kind: 'cluster', reason: expect.stringMatching(/REDIS_CLUSTER=true but .* is not a Redis Cluster node/) });
+    expect(diagnosis.fix).toMatch(/unset REDIS_CLUSTER/);
+  });
+
+  it("diagnoses a Cluster client's 'every node failed' by the last node's error", () => {
+    const allFailed = Object.assign(new Error('Failed to refresh slots cache.'), {
+      lastNodeError: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7000'), { code: 'ECONNREFUSED' }),
+    });
+    expect(diagnoseRedisError(allFailed, withPassword).kind).toBe('refused');
   });
 });
 

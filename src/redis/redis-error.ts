@@ -30,6 +30,10 @@ export const HANDSHAKE_TIMEOUT_CODE = 'EHANDSHAKETIMEOUT';
 
 /** Turns an ioredis or socket error into what an operator needs at 3 a.m.: the kind, the reason and the fix. */
 export function diagnoseRedisError(error: Error & { code?: string }, endpoint: RedisEndpoint): RedisErrorDiagnosis {
+  // An ioredis Cluster that reached no node ("Failed to refresh slots cache"): the last node's error says why.
+  const lastNodeError = (error as { lastNodeError?: unknown }).lastNodeError;
+  if (lastNodeError instanceof Error) return diagnoseRedisError(lastNodeError, endpoint);
+  if (/cluster support disabled/i.test(error.message ?? '')) return notClusterDiagnosis(endpoint);
   const code = error.code ?? '';
   const message = error.message ?? '';
   const address = `${endpoint.host}:${endpoint.port}`;
@@ -128,12 +132,21 @@ export function diagnoseProbeFinding(finding: NonNullable<ProbeFinding>, endpoin
   };
 }
 
+/** REDIS_CLUSTER=true, but the server is a single Redis: it answers CLUSTER SLOTS with an error. */
+function notClusterDiagnosis(endpoint: RedisEndpoint): RedisErrorDiagnosis {
+  return {
+    kind: 'cluster',
+    reason: `REDIS_CLUSTER=true but ${endpoint.host}:${endpoint.port} is not a Redis Cluster node (cluster support disabled)`,
+    fix: `unset REDIS_CLUSTER to use it as a single Redis, or point ${endpoint.variable} at a node of your cluster`,
+  };
+}
+
 /** One message for a REDIS_URL that points at a Redis Cluster node, in the app and the doctor alike. */
 export function clusterDiagnosis(endpoint: RedisEndpoint): RedisErrorDiagnosis {
   return {
     kind: 'cluster',
-    reason: `${endpoint.host}:${endpoint.port} is a Redis Cluster node (INFO cluster says cluster_enabled:1), and cluster mode is not supported by this configuration: BullMQ's scripts and the cache's multi-key commands would fail with CROSSSLOT or MOVED depending on the key`,
-    fix: `point ${endpoint.variable} at a single Redis (a primary with or without replicas): Upstash, Render Key Value, or redis-server without cluster-enabled. Not connecting until ${endpoint.variable} changes`,
+    reason: `${endpoint.host}:${endpoint.port} is a Redis Cluster node (INFO cluster says cluster_enabled:1), but REDIS_CLUSTER is not set: as a single Redis, BullMQ's scripts and the cache's multi-key commands would fail with CROSSSLOT or MOVED depending on the key`,
+    fix: `set REDIS_CLUSTER=true to use it as a cluster (README "Redis Cluster"), or point ${endpoint.variable} at a single Redis (Upstash, Render Key Value, redis-server without cluster-enabled). Not connecting until the configuration changes`,
   };
 }
 

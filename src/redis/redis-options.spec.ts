@@ -10,6 +10,9 @@ function redisConfig(overrides: Partial<RedisConfig> = {}): RedisConfig {
     tlsInsecure: false,
     family: 0,
     keyPrefix: 'pharmacare',
+    cluster: false,
+    queuePrefix: 'pharmacare',
+    presencePrefix: 'pharmacare:presence',
     commandTimeoutMs: 1234,
     ...overrides,
   };

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { RedisOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { RedisConfig, RedisEndpoint } from '../config';
 import { REDIS_ROLE_SPECS, type RedisRole } from './redis.tokens';
 
@@ -42,6 +42,50 @@ export function buildRedisOptions(role: RedisRole, endpoint: RedisEndpoint, conf
     retryStrategy,
     lazyConnect: false,
     ...roleOptions(role, config),
+  };
+}
+
+/**
+ * How each role rides out a cluster's own states. A failover or a resharding answers CLUSTERDOWN, TRYAGAIN or a closed
+ * connection for a few seconds: the command role retries twice, briefly, and then fails (a request answers 503 rather
+ * than wait), the others keep retrying (BullMQ and subscriptions wait out the failover).
+ */
+function clusterRoleOptions(role: RedisRole): ClusterOptions {
+  if (REDIS_ROLE_SPECS[role].tuning === 'command') {
+    return { enableOfflineQueue: false, maxRedirections: 4, retryDelayOnFailover: 100, retryDelayOnClusterDown: 100, retryDelayOnTryAgain: 100 };
+  }
+  return { enableOfflineQueue: true, maxRedirections: 64, retryDelayOnFailover: 500, retryDelayOnClusterDown: 500, retryDelayOnTryAgain: 200 };
+}
+
+/**
+ * The ioredis Cluster options of one role: its seed is the URL's host, each node connection is tuned like the role's
+ * single client. TLS hosts are connected by name (dnsLookup passes the name through), so each node's certificate is
+ * checked against the name the cluster announces for it, not against an IP address.
+ */
+export function buildClusterOptions(
+  role: RedisRole,
+  endpoint: RedisEndpoint,
+  config: RedisConfig,
+  retryStrategy: (attempt: number) => number,
+): { seed: { host: string; port: number }; options: ClusterOptions } {
+  const single = buildRedisOptions(role, endpoint, config, retryStrategy);
+  const { host, port, lazyConnect } = single;
+  // The Cluster itself retries (clusterRetryStrategy) and queues (enableOfflineQueue); it refuses these per node.
+  const node: RedisOptions = { ...single };
+  for (const clusterLevel of ['host', 'port', 'retryStrategy', 'enableOfflineQueue', 'lazyConnect'] as const) delete node[clusterLevel];
+  if (node.tls) node.tls = { ...node.tls, servername: undefined };
+  return {
+    seed: { host: host ?? endpoint.host, port: port ?? endpoint.port },
+    options: {
+      ...clusterRoleOptions(role),
+      clusterRetryStrategy: retryStrategy,
+      lazyConnect,
+      // Slot maps refresh on MOVED and on failover already; a periodic refresh costs a billed CLUSTER SLOTS per interval.
+      slotsRefreshInterval: 0,
+      slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+      dnsLookup: endpoint.tls ? (address, callback) => callback(null, address) : undefined,
+      redisOptions: node,
+    },
   };
 }
 

@@ -8,6 +8,8 @@ const REPLIES: Array<[string, string]> = [
   ["READONLY You can't write against a read only replica.", 'readonly'],
   ['LOADING Redis is loading the dataset in memory', 'loading'],
   ['CLUSTERDOWN The cluster is down', 'clusterdown'],
+  ['CLUSTERDOWN Hash slot not served', 'clusterdown'],
+  ['TRYAGAIN Multiple keys request during rehashing of slot', 'tryagain'],
   ["CROSSSLOT Keys in request don't hash to the same slot", 'crossslot'],
   ['MOVED 3999 127.0.0.1:6381', 'moved'],
   ['NOSCRIPT No matching script. Please use EVAL.', 'noscript'],
@@ -56,8 +58,21 @@ describe('redisUnavailability', () => {
       'Connection is closed.',
       "Stream isn't writeable and enableOfflineQueue options is false",
       'connect ECONNREFUSED 127.0.0.1:6379',
+      // An ioredis Cluster: no node reached, a failover outlasting the redirections, a command role without offline queue.
+      'Failed to refresh slots cache.',
+      'Too many Cluster redirections. Last error: Error: Connection is closed.',
+      "Cluster isn't ready and enableOfflineQueue options is false",
     ]) {
       expect(redisUnavailability(new Error(message))).toMatchObject({ kind: 'unreachable', userMessage: expect.stringMatching(/Redis is unreachable/) });
+    }
+  });
+
+  it('tells clients to retry a cluster failover or resharding within seconds, not half a minute', () => {
+    for (const message of ['CLUSTERDOWN The cluster is down', 'TRYAGAIN Multiple keys request during rehashing of slot']) {
+      const refusal = redisUnavailability(new Error(message));
+      expect(refusal?.kind).not.toBe('unreachable');
+      expect(refusal?.retryAfterSeconds).toBeLessThanOrEqual(5);
+      expect(refusal && 'fix' in refusal ? refusal.fix : '').toMatch(/failover/);
     }
   });
 

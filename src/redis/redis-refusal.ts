@@ -6,7 +6,20 @@
 import type { RedisRole } from './redis.tokens';
 
 export type RedisRefusalKind =
-  'oom' | 'maxclients' | 'readonly' | 'loading' | 'clusterdown' | 'crossslot' | 'moved' | 'noscript' | 'busy' | 'misconf' | 'masterdown' | 'noperm' | 'unknown-command';
+  | 'oom'
+  | 'maxclients'
+  | 'readonly'
+  | 'loading'
+  | 'clusterdown'
+  | 'tryagain'
+  | 'crossslot'
+  | 'moved'
+  | 'noscript'
+  | 'busy'
+  | 'misconf'
+  | 'masterdown'
+  | 'noperm'
+  | 'unknown-command';
 
 export interface RedisRefusal {
   readonly kind: RedisRefusalKind;
@@ -34,7 +47,9 @@ interface RefusalRule {
 }
 
 const TRY_AGAIN = 'Nothing was stored; try again shortly.';
-const CLUSTER_FIX = 'this configuration does not support Redis Cluster: use a single Redis (Upstash, Render Key Value, or redis-server without cluster-enabled)';
+const NOT_CLUSTER_FIX =
+  'REDIS_URL points at a Redis Cluster without REDIS_CLUSTER=true: set it (README "Redis Cluster"), or use a single Redis (Upstash, Render Key Value, or redis-server without cluster-enabled)';
+const FAILOVER_FIX = 'during a failover or resharding this passes by itself in seconds; if it lasts, check CLUSTER INFO (cluster_state, a master without a replica) on a node';
 
 const RULES: readonly RefusalRule[] = [
   {
@@ -72,16 +87,32 @@ const RULES: readonly RefusalRule[] = [
   {
     kind: 'clusterdown',
     pattern: /^CLUSTERDOWN\b/,
-    reason: 'Redis Cluster is down (CLUSTERDOWN)',
-    fix: CLUSTER_FIX,
+    reason: 'Redis Cluster is down or a hash slot has no master (CLUSTERDOWN)',
+    fix: FAILOVER_FIX,
     userMessage: `The service's database is unavailable. ${TRY_AGAIN}`,
-    retryAfterSeconds: 30,
+    retryAfterSeconds: 5,
+  },
+  {
+    kind: 'tryagain',
+    pattern: /^TRYAGAIN\b/,
+    reason: 'Redis Cluster is moving a hash slot and asked to retry a multi-key command (TRYAGAIN)',
+    fix: FAILOVER_FIX,
+    userMessage: `The service's database is rebalancing. ${TRY_AGAIN}`,
+    retryAfterSeconds: 2,
+  },
+  {
+    kind: 'tryagain',
+    pattern: /^TRYAGAIN\b/,
+    reason: 'Redis Cluster is moving a hash slot and asked to retry a multi-key command (TRYAGAIN)',
+    fix: FAILOVER_FIX,
+    userMessage: `The service's database is rebalancing. ${TRY_AGAIN}`,
+    retryAfterSeconds: 2,
   },
   {
     kind: 'crossslot',
     pattern: /^CROSSSLOT\b/,
-    reason: 'Redis refused a command over keys in different hash slots (CROSSSLOT): REDIS_URL points at a Redis Cluster',
-    fix: CLUSTER_FIX,
+    reason: 'Redis refused a command over keys in different hash slots (CROSSSLOT): REDIS_URL points at a Redis Cluster, or a command mixes keys of two tenants',
+    fix: `${NOT_CLUSTER_FIX}; with REDIS_CLUSTER=true it is a bug: report the command`,
     userMessage: `The service's database is misconfigured. ${TRY_AGAIN}`,
     retryAfterSeconds: 30,
   },
@@ -89,7 +120,7 @@ const RULES: readonly RefusalRule[] = [
     kind: 'moved',
     pattern: /^(MOVED|ASK)\b/,
     reason: 'Redis redirected a command to another node (MOVED/ASK): REDIS_URL points at a Redis Cluster',
-    fix: CLUSTER_FIX,
+    fix: NOT_CLUSTER_FIX,
     userMessage: `The service's database is misconfigured. ${TRY_AGAIN}`,
     retryAfterSeconds: 30,
   },
@@ -144,7 +175,9 @@ const RULES: readonly RefusalRule[] = [
 ];
 
 /** Errors that mean Redis could not be reached in time (the command may or may not have run). */
-const UNREACHABLE = /Command timed out|Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue/i;
+/** The last three are an ioredis Cluster's: no node reached, or a failover still under way after the redirections allowed. */
+const UNREACHABLE =
+  /Command timed out|Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue|Failed to refresh slots cache|Too many Cluster redirections|None of startup nodes is available/i;
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : typeof error === 'string' ? error : '';

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './command-counter';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisRefusal, RedisRefusalKind } from './redis-refusal';
@@ -43,7 +43,7 @@ function infoField(info: string, field: string): string | undefined {
  * Whether Redis is still in the state, from INFO; undefined when INFO cannot tell. OOM: noeviction refuses writes
  * while used_memory is over maxmemory. READONLY: the server is a replica. LOADING: loading:1.
  */
-async function stillIn(kind: RedisRefusalKind, redis: Redis): Promise<boolean | undefined> {
+async function stillIn(kind: RedisRefusalKind, redis: RedisClient): Promise<boolean | undefined> {
   const section = kind === 'oom' ? 'memory' : kind === 'readonly' ? 'replication' : kind === 'loading' ? 'persistence' : undefined;
   if (!section) return undefined;
   const info = await withDeadline(redis.info(section), INFO_TIMEOUT_MS, () => '');
@@ -73,7 +73,7 @@ export class RefusalEpisodes {
 
   /** `redis`: a client of that database that runs INFO; `essential`: whether requests fail while it refuses, or only fail open. */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly endpoint: RedisUrlVariable = 'REDIS_URL',
     private readonly essential = true,
     private readonly now: () => number = Date.now,
