@@ -4,7 +4,7 @@ import { ReplyError } from 'ioredis';
 import { AppConfig } from '../config';
 import { InjectRedis, RedisConnections, RedisRoleError, type RedisClient } from '../redis';
 import { CACHE_TIERS, COMPUTE_LOCK_MS, COMPUTE_POLL_MS, COMPUTE_WAIT_MS, MAX_RESULT_BYTES } from './cache.constants';
-import { cacheRedisKey, groupBySlot } from './cache-keys';
+import { cacheRedisKey, groupBySlot, tenantHashTag } from './cache-keys';
 import type { CacheTiers } from './cache-tiers';
 import type { EntryIndexing } from './redis-keyv.store';
 
@@ -159,6 +159,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
    */
   async setOrThrow<T>(key: string, value: T, options: CacheSetOptions): Promise<void> {
     checkTtl(options.ttlMs);
+    const indexing = this.indexing(key, options.tags);
     const stored = await this.tiers.serializeForRedis(value, options.ttlMs);
     const size = Buffer.byteLength(stored);
     if (size > MAX_RESULT_BYTES)
@@ -168,7 +169,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
       throw new CacheWriteError(`not storing ${key}: Redis is unreachable`);
     }
     try {
-      await this.tiers.setInRedis(key, stored, options.ttlMs, this.indexing(key, options.tags));
+      await this.tiers.setInRedis(key, stored, options.ttlMs, indexing);
     } catch (error) {
       const reason = this.failed('store', error);
       throw new CacheWriteError(`not storing ${key}: Redis refused it (${reason})`, { cause: error });
@@ -178,6 +179,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
 
   private async store<T>(key: string, value: T, options: CacheSetOptions, lock?: ComputeLock): Promise<boolean> {
     checkTtl(options.ttlMs);
+    const indexing = this.indexing(key, options.tags, lock);
     const size = Buffer.byteLength(JSON.stringify(value) ?? '');
     if (size > this.config.cache.maxValueBytes) {
       this.warnOversize(key, size);
@@ -185,7 +187,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     }
     await this.keepInMemory(key, value, options);
     const stored = await this.tiers.serializeForRedis(value, options.ttlMs);
-    const written = await this.tryRedis('store', () => this.tiers.setInRedis(key, stored, options.ttlMs, this.indexing(key, options.tags, lock)));
+    const written = await this.tryRedis('store', () => this.tiers.setInRedis(key, stored, options.ttlMs, indexing));
     return written !== FAILED;
   }
 
@@ -195,7 +197,12 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     for (const tag of options.tags ?? []) this.rememberLocally(tag, key);
   }
 
+  /** On a Cluster the write script touches the entry and its tag indexes together: they must share the tenant's hash slot. */
   private indexing(key: string, tags: readonly string[] = [], lock?: ComputeLock): EntryIndexing {
+    const foreign = this.config.redis.cluster ? tags.find((tag) => tenantHashTag(tag) === undefined || tenantHashTag(tag) !== tenantHashTag(key)) : undefined;
+    if (foreign !== undefined) {
+      throw new RangeError(`cannot tag ${key} with ${foreign} on a Redis Cluster: an entry's tags must be its own tenant's (tenantTag of the tenant in tenantKey)`);
+    }
     return { indexKeys: tags.map((tag) => this.tagKey(tag)), member: key, lock };
   }
 

@@ -72,7 +72,7 @@ afterAll(async () => {
 
 describe('RedisKeyvStore used directly', () => {
   it('exposes opts and a settable namespace, as Keyv expects', () => {
-    expect(store.opts).toEqual({ keyPrefix: PREFIX });
+    expect(store.opts).toEqual({ keyPrefix: PREFIX, cluster: false });
     expect(store.namespace).toBeUndefined();
   });
 

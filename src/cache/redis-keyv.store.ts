@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import type { KeyvStoreAdapter } from 'keyv';
 import type { RedisClient } from '../redis';
@@ -131,9 +130,6 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     const px = toPx(ttlMs);
     if (px === undefined) throw new RangeError(`RedisKeyvStore: an indexed entry needs a positive ttl, got ${ttlMs}`);
     const keys = [this.redisKey(key), ...(indexing.lock ? [indexing.lock.key] : []), ...indexing.indexKeys];
-    if (this.opts.cluster && new Set(keys.map((redisKey) => calculateSlot(redisKey))).size > 1) {
-      throw new RangeError(`RedisKeyvStore: on a Redis Cluster an entry's tags must be its own tenant's (tenantTag of the tenant of tenantKey): ${indexing.member}`);
-    }
     await this.client.cacheSetIndexed(keys.length, ...keys, value, String(px), String(Date.now()), indexing.member, indexing.lock?.token ?? '');
   }
 
