@@ -181,7 +181,7 @@ describe('npm run doctor (dist/doctor.js)', () => {
   });
 
   describe('Redis in bad states', () => {
-    it('fails on a Redis Cluster node with the message the app refuses it with', async () => {
+    it('fails on a Redis Cluster node with the message the app refuses it with; with REDIS_CLUSTER, checks every master', async () => {
       const cluster = await RedisCluster.start();
       try {
         const run = await doctor({ REDIS_URL: cluster.url() });
@@ -189,9 +189,30 @@ describe('npm run doctor (dist/doctor.js)', () => {
         expect(line(run.output, 'cluster')).toMatch(
           /^fail +cluster +127\.0\.0\.1:\d+ is a Redis Cluster node \(INFO cluster says cluster_enabled:1\), but REDIS_CLUSTER is not set.* -> fix: set REDIS_CLUSTER=true to use it as a cluster.*or point REDIS_URL at a single Redis/,
         );
+
+        const asCluster = await doctor({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' });
+        const summary = line(asCluster.output, 'cluster');
+        expect(summary).toMatch(/^warn +cluster +cluster_state:ok, 16384\/16384 slots, 3 masters .*a master without a replica loses its slots/);
+        for (const node of cluster.nodes) expect(summary).toContain(`127.0.0.1:${node.port} ${await serverName(node)} noeviction, 0 replicas`);
+        expect(asCluster.code).toBe(0);
+
+        // One master configured apart from the others would evict queued jobs on its own.
+        await cluster.nodes[2].command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+        const evicting = await doctor({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' });
+        expect(evicting.code).toBe(1);
+        expect(line(evicting.output, 'cluster')).toMatch(
+          new RegExp(`^fail +cluster .*127\\.0\\.0\\.1:${cluster.nodes[2].port} evicts \\(allkeys-lru\\): BullMQ jobs may be deleted`),
+        );
       } finally {
         await cluster.stop();
       }
+    }, 90_000);
+
+    it('fails a single Redis when REDIS_CLUSTER=true, naming the variable', async () => {
+      const server = await RedisServer.start();
+      const run = await doctor({ REDIS_URL: server.url(), REDIS_CLUSTER: 'true' });
+      expect(run.code).toBe(1);
+      expect(line(run.output, 'cluster')).toMatch(/^fail +cluster +REDIS_CLUSTER=true but 127\.0\.0\.1:\d+ is not a Redis Cluster node.* -> fix: unset REDIS_CLUSTER/);
     }, 60_000);
 
     it('warns above 80 % of maxmemory and fails when full', async () => {

@@ -99,7 +99,7 @@ async function checkDatabase({ endpoint, holds }: Database, redis: RedisConfig, 
       });
     results.push(await latency(client, command));
     results.push(await serverVersion(client, command));
-    results.push(await clusterMode(client, endpoint, command));
+    results.push(await clusterMode(client, endpoint, redis, holds, command));
     results.push(await memory(client, holds, command));
     results.push(await evictionPolicy(client, endpoint, holds, command));
   } finally {
@@ -321,17 +321,119 @@ async function serverVersion(client: Redis, command: Command): Promise<CheckResu
   return ok('server', name);
 }
 
-/** A cluster node answers PING and INFO like any Redis: the app refuses it at connect, so the doctor fails it here. */
-async function clusterMode(client: Redis, endpoint: RedisEndpoint, command: Command): Promise<CheckResult> {
+/**
+ * A cluster node answers PING and INFO like any Redis: without REDIS_CLUSTER the app refuses it at connect, so the
+ * doctor fails it here. With REDIS_CLUSTER, the cluster as a whole: its state, slot coverage, and each master.
+ */
+async function clusterMode(client: Redis, endpoint: RedisEndpoint, redis: RedisConfig, holds: Holds, command: Command): Promise<CheckResult> {
   let info: string;
   try {
     info = await command(client.info('cluster'));
   } catch (error) {
     return warn('cluster', `INFO cluster refused: ${(error as Error).message}`, 'nothing to do unless the app refuses the server');
   }
-  if (!isClusterNode(info)) return ok('cluster', 'not a cluster node (cluster_enabled:0)');
-  const diagnosis = clusterDiagnosis(endpoint);
-  return fail('cluster', diagnosis.reason, diagnosis.fix);
+  if (!isClusterNode(info)) {
+    if (!redis.cluster) return ok('cluster', 'not a cluster node (cluster_enabled:0)');
+    const diagnosis = diagnoseRedisError(new Error('ERR This instance has cluster support disabled'), endpoint);
+    return fail('cluster', diagnosis.reason, diagnosis.fix);
+  }
+  if (!redis.cluster) {
+    const diagnosis = clusterDiagnosis(endpoint);
+    return fail('cluster', diagnosis.reason, diagnosis.fix);
+  }
+  return clusterHealth(client, endpoint, redis, holds, command);
+}
+
+interface ClusterMaster {
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly replicas: number;
+}
+
+/** The masters in CLUSTER NODES (`<id> <ip:port@bus[,hostname]> <flags> <master id or -> ...`), with how many live replicas each has. */
+function clusterMasters(nodes: string): ClusterMaster[] {
+  const lines = nodes
+    .split('\n')
+    .map((line) => line.trim().split(' '))
+    .filter((fields) => fields.length >= 8);
+  const live = (flags: string) => !/fail|handshake|noaddr/.test(flags);
+  return lines
+    .filter(([, , flags]) => flags.includes('master') && live(flags))
+    .map(([id, address]) => {
+      const [hostPort, hostname] = address.split(',');
+      const [ip, port] = hostPort.split('@')[0].split(/:(?=\d+$)/);
+      const host = hostname || ip;
+      const replicas = lines.filter(([, , flags, master]) => master === id && flags.includes('slave') && live(flags)).length;
+      return { address: `${host}:${port}`, host, port: Number(port), replicas };
+    });
+}
+
+async function clusterHealth(client: Redis, endpoint: RedisEndpoint, redis: RedisConfig, holds: Holds, command: Command): Promise<CheckResult> {
+  let state: Record<string, string>;
+  let masters: ClusterMaster[];
+  try {
+    state = parseInfo(String(await command(client.cluster('INFO'))));
+    masters = clusterMasters(String(await command(client.cluster('NODES'))));
+  } catch (error) {
+    return fail(
+      'cluster',
+      `CLUSTER INFO/NODES refused: ${(error as Error).message}`,
+      'the app reads the slot map with CLUSTER SLOTS: give the user access to the CLUSTER command',
+    );
+  }
+  // Every master is asked its version and eviction policy: a node configured apart from the others evicts jobs alone.
+  const perMaster = await Promise.all(masters.map((master) => describeMaster(master, endpoint, redis, command)));
+  const problems: string[] = [];
+  if (state.cluster_state !== 'ok') problems.push(`cluster_state:${state.cluster_state ?? 'unknown'}`);
+  if (state.cluster_slots_ok !== '16384') problems.push(`${state.cluster_slots_ok ?? 0} of 16384 hash slots served`);
+  const evicting = holds === 'cache' ? [] : perMaster.filter((master) => master.policy !== undefined && master.policy !== 'noeviction');
+  if (evicting.length > 0) problems.push(`${evicting.map((master) => `${master.address} evicts (${master.policy})`).join(', ')}: BullMQ jobs may be deleted`);
+  const unreachable = perMaster.filter((master) => master.error !== undefined);
+  if (unreachable.length > 0) problems.push(unreachable.map((master) => `${master.address}: ${master.error}`).join(', '));
+  const listed = perMaster
+    .map((master) => `${master.address} ${master.version ?? '?'} ${master.policy ?? '?'}, ${master.replicas} replica${master.replicas === 1 ? '' : 's'}`)
+    .join('; ');
+  const detail = `cluster_state:${state.cluster_state}, ${state.cluster_slots_ok}/16384 slots, ${masters.length} masters (${listed})`;
+  if (problems.length > 0) {
+    return fail(
+      'cluster',
+      `${detail}: ${problems.join('; ')}`,
+      'every slot needs a live master, and every master the queue may use must be noeviction; CLUSTER INFO and CLUSTER NODES on a node say more',
+    );
+  }
+  if (perMaster.some((master) => master.replicas === 0)) {
+    return warn(
+      'cluster',
+      `${detail}: a master without a replica loses its slots when it fails, until it comes back`,
+      'give every master a replica (ElastiCache: replicas per shard; your own: redis-cli --cluster add-node --cluster-slave)',
+    );
+  }
+  return ok('cluster', detail);
+}
+
+async function describeMaster(
+  master: ClusterMaster,
+  endpoint: RedisEndpoint,
+  redis: RedisConfig,
+  command: Command,
+): Promise<ClusterMaster & { version?: string; policy?: string; error?: string }> {
+  const node = new Redis({
+    ...buildRedisOptions('command', { ...endpoint, host: master.host, port: master.port }, redis, () => 0),
+    retryStrategy: () => null,
+    lazyConnect: true,
+  });
+  node.on('error', () => undefined);
+  try {
+    await command(node.connect());
+    const version = parseInfo(await command(node.info('server'))).redis_version;
+    const policy = parseInfo(await command(node.info('memory'))).maxmemory_policy;
+    return { ...master, version: version ? `Redis ${version}` : undefined, policy };
+  } catch (error) {
+    return { ...master, error: (error as Error).message };
+  } finally {
+    close(node);
+  }
 }
 
 /** With noeviction a full Redis refuses writes: new jobs get 503 and results cannot be stored. A cache database that evicts is meant to fill up. */
