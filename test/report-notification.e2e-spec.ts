@@ -1,21 +1,39 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { AppProcess } from './support/app-process';
+import { RedisCluster } from './support/redis-cluster';
 import { RedisServer, stopAllRedisServers } from './support/redis-server';
 import { getReport, JWT_SECRET, postReport, salesFor, tokenFor } from './support/reports-client';
 import { PresenceClient } from './support/socket-client';
 
 const apps: AppProcess[] = [];
 const clients: PresenceClient[] = [];
+const clusters: RedisCluster[] = [];
 afterAll(async () => {
   for (const client of clients) client.close();
   await Promise.all(apps.map((app) => app.stop()));
+  await Promise.all(clusters.map((cluster) => cluster.stop()));
   await stopAllRedisServers();
 });
 
-describe('report:completed', () => {
+/**
+ * The Redis env of each layout. On a Cluster the web instances use the sharded adapter (SSUBSCRIBE), which does not
+ * hear the PUBLISH of @socket.io/redis-emitter: the worker must reach them another way.
+ */
+const LAYOUTS: Array<[string, () => Promise<Record<string, string>>]> = [
+  ['one Redis', async () => ({ REDIS_URL: (await RedisServer.start()).url() })],
+  [
+    'a Redis Cluster (REDIS_CLUSTER=true)',
+    async () => {
+      const cluster = await RedisCluster.start();
+      clusters.push(cluster);
+      return { REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' };
+    },
+  ],
+];
+
+describe.each(LAYOUTS)('report:completed on %s', (_layout, redisEnv) => {
   it("reaches the author's sockets on another instance, sent by the worker once the report is completed, and no one else's, not even a namesake in another pharmacy", async () => {
-    const redis = await RedisServer.start();
-    const env = { REDIS_URL: redis.url(), JWT_SECRET };
+    const env = { ...(await redisEnv()), JWT_SECRET };
     const [webA, webB, worker] = await Promise.all([
       AppProcess.start({ ...env, APP_ROLE: 'web' }),
       AppProcess.start({ ...env, APP_ROLE: 'web' }),

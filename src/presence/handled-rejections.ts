@@ -2,8 +2,8 @@ import type { LoggerService } from '@nestjs/common';
 
 type Warner = Pick<LoggerService, 'warn'>;
 
-/** Commands the adapter sends without handling their promise (publish on every broadcast, (un)subscribe). */
-const UNAWAITED = new Set<PropertyKey>(['publish', 'subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe']);
+/** Commands the adapters send without handling their promise (publish on every broadcast, (un)subscribe; the sharded adapter's S- forms). */
+const UNAWAITED = new Set<PropertyKey>(['publish', 'subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'spublish', 'ssubscribe', 'sunsubscribe']);
 
 /**
  * The adapter and the emitter fire these commands and forget them. On the command client (no offline queue) a

@@ -1,12 +1,11 @@
 import type { INestApplication } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import { createAdapter } from '@socket.io/redis-adapter';
 import { Server, type ServerOptions } from 'socket.io';
 import { corsOptions } from '../common/security-headers';
 import { AppConfig } from '../config';
-import { RedisConnections, type RedisClient } from '../redis';
-import { withHandledRejections } from './handled-rejections';
-import { adapterKey, PRESENCE_NAMESPACE } from './presence.constants';
+import { RedisConnections } from '../redis';
+import { PRESENCE_NAMESPACE } from './presence.constants';
+import { socketIoRedisAdapter } from './socket-io-redis-adapter';
 
 /** socket.io-client asks for its namespace as soon as the connection opens; this is only for clients that never do. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -15,17 +14,14 @@ const CONNECT_TIMEOUT_MS = 10_000;
 export const ROOT_NAMESPACE_CLOSED = `no such namespace: connect to ${PRESENCE_NAMESPACE}`;
 
 /**
- * Socket.io across instances: broadcasts and room emits go through Redis pub/sub on RedisModule's clients
- * (publish on `command`, subscriptions on the shared `subscriber`), under REDIS_KEY_PREFIX.
+ * Socket.io across instances: broadcasts and room emits go through Redis pub/sub (socketIoRedisAdapter).
  *
  * An APP_ROLE=worker process serves no sockets, but a feature module it imports may hold a gateway: that
  * gateway gets a Socket.io server bound to nothing (no HTTP server, no Redis adapter), so nothing can connect
  * to it (and the handshake check, which only web processes load, is never missing in front of it).
  */
 export class RedisIoAdapter extends IoAdapter {
-  private readonly pubClient: RedisClient;
-  private readonly subClient: RedisClient;
-  private readonly key: string;
+  private readonly redisAdapter: ReturnType<typeof socketIoRedisAdapter>;
   private readonly corsOrigins: AppConfig['http']['corsOrigins'];
   private readonly servesSockets: boolean;
   private toldInactive = false;
@@ -34,9 +30,7 @@ export class RedisIoAdapter extends IoAdapter {
     super(app);
     const connections = app.get(RedisConnections);
     const config = app.get(AppConfig);
-    this.pubClient = withHandledRejections(connections.client('command'), this.logger);
-    this.subClient = withHandledRejections(connections.client('subscriber'), this.logger);
-    this.key = adapterKey(config.redis.keyPrefix);
+    this.redisAdapter = socketIoRedisAdapter(connections, config, this.logger);
     this.corsOrigins = config.http.corsOrigins;
     this.servesSockets = config.appRole !== 'worker';
   }
@@ -54,7 +48,7 @@ export class RedisIoAdapter extends IoAdapter {
       // A connection that joins no namespace (an unknown one, or none) is closed after this; the default holds it 45 s.
       connectTimeout: CONNECT_TIMEOUT_MS,
     } as ServerOptions);
-    server.adapter(createAdapter(this.pubClient, this.subClient, { key: this.key }));
+    server.adapter(this.redisAdapter as Parameters<Server['adapter']>[0]);
     // The root namespace always exists and needs no token: without this it holds any connection forever.
     server.of('/').use((socket, next) => {
       next(new Error(ROOT_NAMESPACE_CLOSED));

@@ -54,7 +54,9 @@ function clusterRoleOptions(role: RedisRole): ClusterOptions {
   if (REDIS_ROLE_SPECS[role].tuning === 'command') {
     return { enableOfflineQueue: false, maxRedirections: 4, retryDelayOnFailover: 100, retryDelayOnClusterDown: 100, retryDelayOnTryAgain: 100 };
   }
-  return { enableOfflineQueue: true, maxRedirections: 64, retryDelayOnFailover: 500, retryDelayOnClusterDown: 500, retryDelayOnTryAgain: 200 };
+  const waitOut: ClusterOptions = { enableOfflineQueue: true, maxRedirections: 64, retryDelayOnFailover: 500, retryDelayOnClusterDown: 500, retryDelayOnTryAgain: 200 };
+  // The sharded Socket.io adapter SSUBSCRIBEs, which needs a subscriber connection per master.
+  return REDIS_ROLE_SPECS[role].tuning === 'subscriber' ? { ...waitOut, shardedSubscribers: true } : waitOut;
 }
 
 /**
