@@ -1,21 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { RedisCluster } from '../../test/support/redis-cluster';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
 import { definePresenceScripts, PresenceKeys, PresenceRedis } from './presence.scripts';
 
-const PREFIX = 'spec';
-let server: RedisServer;
+let PREFIX: string;
 let redis: PresenceRedis;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  redis = definePresenceScripts(new Redis(server.url()));
-});
+let cluster: RedisCluster | undefined;
 
 afterAll(async () => {
-  redis?.disconnect();
+  await cluster?.stop();
   await stopAllRedisServers();
 });
+
+/**
+ * The root as config.redis.presencePrefix makes it. On a Cluster the reaping scripts touch keys they derive (a dead
+ * instance's users); the root's hash tag keeps those in the slot of the keys they are given.
+ */
+const LAYOUTS: Array<[string, () => Promise<{ client: Redis | Cluster; root: string }>]> = [
+  ['one Redis', async () => ({ client: new Redis((await RedisServer.start()).url()), root: 'spec' })],
+  [
+    'a Redis Cluster',
+    async () => {
+      cluster = await RedisCluster.start();
+      return { client: new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0].port }]), root: '{spec:presence}' };
+    },
+  ],
+];
 
 function acquire(keys: PresenceKeys, tenantId: string, userId: string, leaseMs = 60_000): Promise<[number, number, string]> {
   return redis.presenceAcquire(
@@ -40,7 +51,15 @@ function heartbeat(keys: PresenceKeys, leaseMs = 60_000): Promise<[number, ...st
   return redis.presenceHeartbeat(keys.instances, keys.lease, keys.instanceId, String(leaseMs), String(Date.now()), PREFIX) as Promise<[number, ...string[]]>;
 }
 
-describe('presence scripts', () => {
+describe.each(LAYOUTS)('presence scripts on %s', (_layout, connect) => {
+  beforeAll(async () => {
+    const { client, root } = await connect();
+    redis = definePresenceScripts(client);
+    PREFIX = root;
+  }, 60_000);
+
+  afterAll(() => redis?.disconnect());
+
   it('announce only the first holder coming and the last one going', async () => {
     const one = new PresenceKeys(PREFIX, 'one');
     const two = new PresenceKeys(PREFIX, 'two');
