@@ -35,7 +35,7 @@ export interface RedisConnectionHistory {
 
 const SUMMARY_INTERVAL_MS = 60_000;
 /** Errors that retrying faster cannot fix: retried at the slowest pace. */
-const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database']);
+const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database', 'cluster']);
 /**
  * Errors that are the consequence of an earlier one in the same handshake or the next (a refused SELECT cut by us,
  * a full server's reset): the earlier diagnosis stands and is not logged again.
@@ -76,6 +76,8 @@ export class RedisConnection {
   private probing = false;
   /** On a Cluster: the last error of each node that has one, so a node failing on and on is logged once. */
   private readonly nodeErrors = new Map<string, RedisErrorKind>();
+  /** On a Cluster: what the last failing node said, which its "every node failed" error hides behind a closed connection. */
+  private lastNodeDiagnosis?: RedisErrorDiagnosis;
 
   /** A role's client, or (with `duplicateOf`) a client a consumer made from that role's client, adopted as it is. */
   constructor(
@@ -216,6 +218,7 @@ export class RedisConnection {
   private onReady(): void {
     clearTimeout(this.handshakeTimer);
     if (!this.usable) return;
+    this.lastNodeDiagnosis = undefined;
     const now = this.now();
     if (this.attempts === 0) {
       // A duplicate's first connect is part of its consumer's start (the roles' lines already say Redis is there).
@@ -233,6 +236,7 @@ export class RedisConnection {
   private onError(error: Error): void {
     if (!this.usable) return;
     let diagnosis = diagnoseRedisError(error, this.endpoint);
+    if (this.lastNodeDiagnosis && (diagnosis.kind === 'closed' || diagnosis.kind === 'other')) diagnosis = this.lastNodeDiagnosis;
     // The command role's HELLO timing out (its command timeout) while handshaking is the same silent server.
     if (diagnosis.kind === 'timeout' && this.client.status === 'connect') {
       diagnosis = diagnoseRedisError(Object.assign(new Error(`no handshake reply within the command timeout`), { code: HANDSHAKE_TIMEOUT_CODE }), this.endpoint);
@@ -284,7 +288,9 @@ export class RedisConnection {
   private onNodeError(error: Error, node: string): void {
     if (!this.usable) return;
     const diagnosis = diagnoseRedisError(error, this.endpoint);
-    if (this.nodeErrors.get(node) === diagnosis.kind) return;
+    this.lastNodeDiagnosis = diagnosis;
+    // Before the Cluster is ready its own error says it, with this cause (onError): one line, not one per node.
+    if (this.state !== 'ready' || this.nodeErrors.get(node) === diagnosis.kind) return;
     this.nodeErrors.set(node, diagnosis.kind);
     this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
   }

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from './command-counter';
 import { CapturingLogger } from '../../test/support/capturing-logger';
+import { freePort } from '../../test/support/free-port';
+import { RedisCluster } from '../../test/support/redis-cluster';
+import { until } from '../../test/support/until';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
 import { generateTestCertificates, TestCertificates } from '../../test/support/tls-certificates';
 import { loadConfig } from '../config';
@@ -215,4 +218,41 @@ describe('roles mapped to endpoints', () => {
     connections.unavailability(new Error(OOM));
     expect(connections.refusals('queue').map((episode) => episode.endpoint)).toEqual(['REDIS_URL']);
   });
+});
+
+describe('REDIS_CLUSTER=true', () => {
+  it('gives every role a Cluster client that reaches each master, and knows the masters for health checks', async () => {
+    const cluster = await RedisCluster.start();
+    try {
+      const connections = connect({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' });
+      await Promise.all(connections.clientRoles().map((role) => nextEvent(connections.client(role), 'ready')));
+      expect(connections.statuses().map((status) => status.state)).toEqual(['ready', 'ready', 'ready']);
+      const masters = connections.masters('command').map((master) => master.node);
+      expect(masters.sort()).toEqual(cluster.nodes.map((node) => `127.0.0.1:${node.port}`).sort());
+      expect(await Promise.all(connections.masters('command').map((master) => master.client.ping()))).toEqual(['PONG', 'PONG', 'PONG']);
+      expect(logger.lines.filter((line) => /refusing/.test(line))).toEqual([]);
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
+
+  it('says what is wrong with the seed at the slow pace when it is a single Redis, and names a refused connection as such', async () => {
+    const single = await RedisServer.start();
+    const connections = connect({ REDIS_URL: single.url(), REDIS_CLUSTER: 'true' });
+    await until(
+      async () => connections.status('command').lastError?.kind,
+      (kind) => kind === 'cluster',
+    );
+    expect(
+      logger.lines.filter((line) => /\[Redis:command\]/.test(line) && /REDIS_CLUSTER=true but 127\.0\.0\.1:\d+ is not a Redis Cluster node.*every 30 s/.test(line)),
+    ).toHaveLength(1);
+
+    // An ioredis Cluster reports a refused seed as "Connection is closed": the probe tells them apart.
+    const nothing = connect({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CLUSTER: 'true' });
+    await until(
+      async () => nothing.status('command').lastError?.kind,
+      (kind) => kind === 'refused',
+    );
+    expect(nothing.status('command').lastError?.reason).toMatch(/connection refused by 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+  }, 30_000);
 });

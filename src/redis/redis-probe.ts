@@ -12,11 +12,12 @@ const MAX_CLIENTS = /max number of clients reached/i;
  *   already sent its handshake by then, so it sees only ECONNRESET or EPIPE.
  * - a plain-text Redis reached with rediss:// reads the TLS hello as garbage and stays silent, so the TLS
  *   handshake times out; the same port answers a plain-text PING.
+ * - nothing listening: an ioredis Cluster reports a refused connection to its seed as "Connection is closed".
  */
-export type ProbeFinding = 'maxclients' | 'plaintext' | undefined;
+export type ProbeFinding = 'maxclients' | 'plaintext' | 'refused' | undefined;
 
 /** What Redis writes, unprompted, right after accepting a connection (TLS as the endpoint says). */
-function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<string> {
+function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<{ received: string; errorCode?: string }> {
   return read(
     endpoint.tls
       ? tlsConnect({
@@ -32,17 +33,18 @@ function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<string>
 }
 
 /** The reply of a plain-text PING on the endpoint's port. */
-function plainTextPing(endpoint: RedisEndpoint, config: RedisConfig): Promise<string> {
-  return read(tcpConnect({ host: endpoint.host, port: endpoint.port, family: config.family || undefined }), 'PING\r\n');
+async function plainTextPing(endpoint: RedisEndpoint, config: RedisConfig): Promise<string> {
+  return (await read(tcpConnect({ host: endpoint.host, port: endpoint.port, family: config.family || undefined }), 'PING\r\n')).received;
 }
 
-function read(socket: Socket, send: string | undefined): Promise<string> {
+function read(socket: Socket, send: string | undefined): Promise<{ received: string; errorCode?: string }> {
   return new Promise((resolve) => {
     let received = '';
+    let errorCode: string | undefined;
     const finish = () => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(received);
+      resolve({ received, errorCode });
     };
     const timer = setTimeout(finish, PROBE_TIMEOUT_MS);
     socket.once(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
@@ -52,14 +54,20 @@ function read(socket: Socket, send: string | undefined): Promise<string> {
       received += chunk.toString('latin1');
       if (received.includes('\n')) finish();
     });
-    socket.once('error', finish);
+    socket.once('error', (error: Error & { code?: string }) => {
+      errorCode = error.code;
+      finish();
+    });
     socket.once('close', finish);
   });
 }
 
 /** Looks for the causes above; undefined when neither shows (the original diagnosis stands). */
 export async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
-  if (suspect === 'reset') return MAX_CLIENTS.test(await greeting(endpoint, config)) ? 'maxclients' : undefined;
+  if (suspect === 'reset') {
+    const { received, errorCode } = await greeting(endpoint, config);
+    return MAX_CLIENTS.test(received) ? 'maxclients' : errorCode === 'ECONNREFUSED' ? 'refused' : undefined;
+  }
   const reply = await plainTextPing(endpoint, config);
   return /^[+-]/.test(reply) ? 'plaintext' : undefined;
 }
