@@ -3,6 +3,10 @@ import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOption
 /** A role's client: one connection to a single Redis, or an ioredis Cluster over every node (REDIS_CLUSTER=true). */
 export type RedisClient = Redis | Cluster;
 
+export function isClusterClient(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
+}
+
 /** Upstash bills every command but these (upstash/docs, "Pricing"). */
 const UNBILLED_COMMANDS: ReadonlySet<string> = new Set(['auth', 'hello', 'select', 'command', 'config', 'info', 'ping', 'reset', 'quit']);
 

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint, RedisUrlVariable } from '../config';
-import { CommandCounter, type RedisClient } from './command-counter';
+import { CommandCounter, isClusterClient, type RedisClient } from './command-counter';
 import { diagnoseProbeFinding, diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 import { buildClusterOptions, buildRedisOptions, reconnectDelay } from './redis-options';
 import { probeRedisEndpoint } from './redis-probe';
@@ -95,7 +95,7 @@ export class RedisConnection {
       this.commands = duplicateOf.commands;
       this.client = duplicateOf.client;
       // ioredis copied the role's retryStrategy, which reads the role's last error: this client paces by its own.
-      if (isCluster(this.client)) this.client.options.clusterRetryStrategy = retry;
+      if (isClusterClient(this.client)) this.client.options.clusterRetryStrategy = retry;
       else this.client.options.retryStrategy = retry;
     } else if (config.cluster) {
       this.commands = new CommandCounter();
@@ -185,7 +185,7 @@ export class RedisConnection {
 
   /** The socket of a single-Redis client; a Cluster's sockets are its nodes', which it supervises itself. */
   private get stream(): Redis['stream'] | undefined {
-    return isCluster(this.client) ? undefined : this.client.stream;
+    return isClusterClient(this.client) ? undefined : this.client.stream;
   }
 
   private adoptDuplicate(client: RedisClient): void {
@@ -325,8 +325,4 @@ export class RedisConnection {
     this.lastSummaryAt = this.downSince;
     this.logger.error(message);
   }
-}
-
-function isCluster(client: RedisClient): client is Cluster {
-  return (client as Cluster).isCluster === true;
 }

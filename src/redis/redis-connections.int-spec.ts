@@ -214,6 +214,12 @@ describe('roles mapped to endpoints', () => {
     expect(connections.refusals('cache').map((episode) => [episode.endpoint, episode.kind])).toEqual([['REDIS_CACHE_URL', 'oom']]);
     expect(connections.refusals('command')).toEqual([]);
     expect(logger.lines.filter((line) => /Redis refuses commands/.test(line))).toEqual([expect.stringMatching(/\(REDIS_CACHE_URL\)\. Nothing needs it to answer/)]);
+    // The advice names the database that refuses, too.
+    const readOnly = connections.unavailability(new RedisRoleError('not storing r2', 'cache', { cause: new Error("READONLY You can't write against a read only replica.") }));
+    expect(readOnly).toMatchObject({ kind: 'readonly', fix: expect.stringMatching(/^REDIS_CACHE_URL must point at the primary/) });
+    expect(logger.lines.filter((line) => /read-only replica \(READONLY\) \(REDIS_CACHE_URL\)/.test(line))).toEqual([
+      expect.stringMatching(/Fix: REDIS_CACHE_URL must point at the primary/),
+    ]);
     // Unattributed (BullMQ's own errors): REDIS_URL's.
     connections.unavailability(new Error(OOM));
     expect(connections.refusals('queue').map((episode) => episode.endpoint)).toEqual(['REDIS_URL']);

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AppConfig, type RedisEndpoint, type RedisUrlVariable } from '../config';
-import type { CommandCounter, RedisClient } from './command-counter';
+import { isClusterClient, type CommandCounter, type RedisClient } from './command-counter';
 import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
 import { clusterDiagnosis, isClusterNode, RedisErrorDiagnosis } from './redis-error';
 import { redisRoleOf, redisUnavailability, RedisUnavailability } from './redis-refusal';
@@ -75,9 +75,12 @@ export class RedisConnections implements OnApplicationShutdown {
     const unavailable = redisUnavailability(error);
     if (!unavailable || unavailable.kind === 'unreachable') return unavailable;
     const endpoint = this.endpointOf(redisRoleOf(error) ?? 'command');
-    endpoint.refusalEpisodes.note(unavailable);
+    const variable = endpoint.endpoint.variable;
+    // The rules' advice is written for REDIS_URL; one that speaks of both URLs (maxclients) is left as it is.
+    const fix = variable === 'REDIS_URL' || unavailable.fix.includes(variable) ? unavailable.fix : unavailable.fix.replaceAll('REDIS_URL', variable);
+    endpoint.refusalEpisodes.note({ ...unavailable, fix });
     // The reason reaches operators (the worker's pause, /health): it names the database that refuses.
-    return { ...unavailable, reason: `${unavailable.reason} (${endpoint.endpoint.variable})` };
+    return { ...unavailable, fix, reason: `${unavailable.reason} (${variable})` };
   }
 
   /** Open refusal episodes (Redis answers, but refuses commands for a state it is in): of the role's database, or of all. */
@@ -111,7 +114,7 @@ export class RedisConnections implements OnApplicationShutdown {
    */
   masters(role: RedisRole): ReadonlyArray<{ readonly node: string; readonly client: Redis }> {
     const client = this.client(role);
-    if (!isCluster(client)) return [{ node: 'server', client }];
+    if (!isClusterClient(client)) return [{ node: 'server', client }];
     return client.nodes('master').map((node) => ({ node: `${node.options.host}:${node.options.port}`, client: node }));
   }
 
@@ -184,8 +187,4 @@ export class RedisConnections implements OnApplicationShutdown {
       this.logger.log(`${name}: TLS on, certificate verified against ${tlsCaFile ? `the CA in ${tlsCaFile}` : "the system's trusted CAs"}`);
     }
   }
-}
-
-function isCluster(client: RedisClient): client is Cluster {
-  return (client as Cluster).isCluster === true;
 }

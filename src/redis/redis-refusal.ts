@@ -101,14 +101,6 @@ const RULES: readonly RefusalRule[] = [
     retryAfterSeconds: 2,
   },
   {
-    kind: 'tryagain',
-    pattern: /^TRYAGAIN\b/,
-    reason: 'Redis Cluster is moving a hash slot and asked to retry a multi-key command (TRYAGAIN)',
-    fix: FAILOVER_FIX,
-    userMessage: `The service's database is rebalancing. ${TRY_AGAIN}`,
-    retryAfterSeconds: 2,
-  },
-  {
     kind: 'crossslot',
     pattern: /^CROSSSLOT\b/,
     reason: 'Redis refused a command over keys in different hash slots (CROSSSLOT): REDIS_URL points at a Redis Cluster, or a command mixes keys of two tenants',

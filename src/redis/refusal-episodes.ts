@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { RedisClient } from './command-counter';
+import { isClusterClient, type RedisClient } from './command-counter';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisRefusal, RedisRefusalKind } from './redis-refusal';
@@ -41,9 +41,16 @@ function infoField(info: string, field: string): string | undefined {
 
 /**
  * Whether Redis is still in the state, from INFO; undefined when INFO cannot tell. OOM: noeviction refuses writes
- * while used_memory is over maxmemory. READONLY: the server is a replica. LOADING: loading:1.
+ * while used_memory is over maxmemory. READONLY: the server is a replica. LOADING: loading:1. On a Cluster, INFO
+ * answers for one node: each master is asked, and the state lasts while any of them is in it.
  */
 async function stillIn(kind: RedisRefusalKind, redis: RedisClient): Promise<boolean | undefined> {
+  if (!isClusterClient(redis)) return nodeStillIn(kind, redis);
+  const states = await Promise.all(redis.nodes('master').map((node) => nodeStillIn(kind, node)));
+  return states.includes(true) ? true : states.length > 0 && states.every((state) => state === false) ? false : undefined;
+}
+
+async function nodeStillIn(kind: RedisRefusalKind, redis: RedisClient): Promise<boolean | undefined> {
   const section = kind === 'oom' ? 'memory' : kind === 'readonly' ? 'replication' : kind === 'loading' ? 'persistence' : undefined;
   if (!section) return undefined;
   const info = await withDeadline(redis.info(section), INFO_TIMEOUT_MS, () => '');
