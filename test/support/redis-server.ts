@@ -284,7 +284,8 @@ export class RedisServer {
     if (this.options.maxclients !== undefined) args.push('--maxclients', String(this.options.maxclients));
     if (this.options.maxmemory !== undefined) args.push('--maxmemory', this.options.maxmemory);
     for (const name of this.options.disabledCommands ?? []) args.push('--rename-command', name, '');
-    if (this.options.clusterNode) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', String(this.options.clusterNodeTimeoutMs ?? 5_000));
+    if (this.options.clusterNode)
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', String(this.options.clusterNodeTimeoutMs ?? 5_000));
     // Redis takes every following non "--" argument as another argument of the same directive.
     if (aclUser) args.push('--user', aclUser.name, 'on', `>${aclUser.password}`, '~*', '&*', '+@all');
     return args;
