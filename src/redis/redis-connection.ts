@@ -74,8 +74,8 @@ export class RedisConnection {
   private totalDisconnects = 0;
   private handshakeTimer?: NodeJS.Timeout;
   private probing = false;
-  /** On a Cluster: the last error of each node that has one, so a node failing on and on is logged once. */
-  private readonly nodeErrors = new Map<string, RedisErrorKind>();
+  /** On a Cluster: the kinds of error each failing node has been logged with, so a node failing on and on is logged once per kind. */
+  private readonly nodeErrors = new Map<string, Set<RedisErrorKind>>();
   /** On a Cluster: what the last failing node said, which its "every node failed" error hides behind a closed connection. */
   private lastNodeDiagnosis?: RedisErrorDiagnosis;
 
@@ -102,7 +102,9 @@ export class RedisConnection {
       const { seed, options } = buildClusterOptions(role as RedisRole, endpoint, config, retry);
       this.client = this.commands.createCluster(seed, options, (copy) => this.adoptDuplicate(copy));
       this.client.on('node error', (error: Error, node: string) => this.onNodeError(error, node));
-      this.client.on('+node', (node: Redis) => this.nodeErrors.delete(`${node.options.host}:${node.options.port}`));
+      // ioredis drops a node whose connection failed and creates it again at the next slot refresh ('+node'), every few
+      // hundred ms while a dead master is still in the slot map: only a node that answers again ends its episode.
+      this.client.on('+node', (node: Redis) => node.once('ready', () => this.nodeErrors.delete(`${node.options.host}:${node.options.port}`)));
       this.logger.log(`connecting to the Redis Cluster of ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
     } else {
       this.commands = new CommandCounter();
@@ -287,11 +289,16 @@ export class RedisConnection {
    */
   private onNodeError(error: Error, node: string): void {
     if (!this.usable) return;
-    const diagnosis = diagnoseRedisError(error, this.endpoint);
+    // Diagnosed as that node's, so the reason names its address, not the seed URL's.
+    const separator = node.lastIndexOf(':');
+    const diagnosis = diagnoseRedisError(error, separator > 0 ? { ...this.endpoint, host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : this.endpoint);
     this.lastNodeDiagnosis = diagnosis;
     // Before the Cluster is ready its own error says it, with this cause (onError): one line, not one per node.
-    if (this.state !== 'ready' || this.nodeErrors.get(node) === diagnosis.kind) return;
-    this.nodeErrors.set(node, diagnosis.kind);
+    if (this.state !== 'ready') return;
+    const logged = this.nodeErrors.get(node) ?? new Set<RedisErrorKind>();
+    if (logged.has(diagnosis.kind)) return;
+    logged.add(diagnosis.kind);
+    this.nodeErrors.set(node, logged);
     this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
   }
 

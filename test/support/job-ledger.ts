@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 const READ_EVERY_MS = 300;
 const BATCH = 2_000;
@@ -10,7 +10,8 @@ const BATCH = 2_000;
  * so one entry is one transition to completed. Two entries for one id would be a job completed twice; a job
  * merely processed twice (retried after a stall, its second attempt not committed twice) leaves one.
  * The stream is trimmed (about 10,000 entries), so it is read continuously from the start, on a connection
- * of its own that goes straight to Redis (not through the test's proxy).
+ * of its own that goes straight to Redis (not through the test's proxy). On a Redis Cluster (`cluster: true`, the URL
+ * naming any node) that connection is a Cluster client, which follows the stream's slot through a failover.
  */
 export class JobLedger {
   /** Completed events per job id. */
@@ -22,13 +23,19 @@ export class JobLedger {
   private lastId = '0';
   private running = true;
   private readonly loop: Promise<void>;
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
 
   constructor(
     redisUrl: string,
     private readonly streamKey: string,
+    options: { cluster?: boolean } = {},
   ) {
-    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: () => 200, lazyConnect: false });
+    if (options.cluster) {
+      const { hostname, port } = new URL(redisUrl);
+      this.redis = new Cluster([{ host: hostname, port: Number(port) }], { clusterRetryStrategy: () => 200, redisOptions: { maxRetriesPerRequest: null } });
+    } else {
+      this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: () => 200, lazyConnect: false });
+    }
     this.redis.on('error', () => undefined);
     this.loop = this.run();
   }

@@ -29,6 +29,8 @@ export interface RequestRecord {
   readonly phase: string;
   readonly outcome: Outcome;
   readonly ms: number;
+  /** The Retry-After header of an answer that had one. */
+  readonly retryAfter?: string;
 }
 
 /** Every request the drivers made, tagged with the phase (the fault) during which it started. */
@@ -95,7 +97,8 @@ async function recordedRequest(
     return undefined;
   }
   const response = await timedRequest(target, path, init, deadlineMs);
-  recorder.add({ route: route.name, cached: route.cached, outcome: response.outcome, ms: response.ms }, phase);
+  const retryAfter = response.headers?.get('retry-after') ?? undefined;
+  recorder.add({ route: route.name, cached: route.cached, outcome: response.outcome, ms: response.ms, ...(retryAfter === undefined ? {} : { retryAfter }) }, phase);
   return response;
 }
 

@@ -23,6 +23,8 @@ export interface RedisServerOptions {
   maxmemory?: string;
   /** --cluster-enabled yes: a node for RedisCluster (test/support/redis-cluster.ts). */
   clusterNode?: boolean;
+  /** --cluster-node-timeout of a cluster node, in ms (default 5000): how long a silent master goes before it counts as failed. */
+  clusterNodeTimeoutMs?: number;
   /** Commands disabled (rename-command NAME ""), as some providers do. */
   disabledCommands?: string[];
 }
@@ -282,7 +284,8 @@ export class RedisServer {
     if (this.options.maxclients !== undefined) args.push('--maxclients', String(this.options.maxclients));
     if (this.options.maxmemory !== undefined) args.push('--maxmemory', this.options.maxmemory);
     for (const name of this.options.disabledCommands ?? []) args.push('--rename-command', name, '');
-    if (this.options.clusterNode) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000');
+    if (this.options.clusterNode)
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', String(this.options.clusterNodeTimeoutMs ?? 5_000));
     // Redis takes every following non "--" argument as another argument of the same directive.
     if (aclUser) args.push('--user', aclUser.name, 'on', `>${aclUser.password}`, '~*', '&*', '+@all');
     return args;
