@@ -438,6 +438,20 @@ describe('Redis bad states', () => {
     expect((await b.cache.get(tenantKey('t1', 'after')))?.source).toBe('redis');
   });
 
+  it('a Redis that fails some reads and answers others (a Cluster with one shard down): one warning and one recovery line, not one pair per flap', async () => {
+    const { cache } = await instance();
+    // A read of this entry fails (WRONGTYPE) while reads of others succeed, as on the shards still up.
+    await redis.command('HSET', 'pharmacare:cache:v1:t:t1:on-the-dead-shard', 'field', 'value');
+    for (let flap = 0; flap < 5; flap++) {
+      expect(await cache.get(tenantKey('t1', 'on-the-dead-shard'))).toBeUndefined();
+      expect(cache.mode()).toBe('memory-only');
+      expect(await cache.get(tenantKey('t1', 'on-a-live-shard'))).toBeUndefined();
+      expect(cache.mode()).toBe('redis+memory');
+    }
+    expect(linesWith('running on the memory tier only')).toHaveLength(1);
+    expect(linesWith('Redis tier back')).toHaveLength(1);
+  });
+
   it('a Redis that answers every script with an error: misses still answer, one warning, one script call per miss, no lock left behind', async () => {
     const { cache } = await instance();
     await redis.command('ACL', 'SETUSER', 'default', '-eval', '-evalsha');

@@ -40,6 +40,8 @@ export class CacheWriteError extends RedisRoleError {
 }
 
 const MAX_WARNED_KEYS = 1_000;
+/** A "memory tier only" episode starting this soon after the last logged one is not logged again (nor its end). */
+const FLAP_QUIET_MS = 60_000;
 
 /** What the cache asks of Redis; a refusal of one kind is over once that kind (or a store) succeeds again. */
 type RedisOperation = 'read' | 'lock' | 'store' | 'delete';
@@ -73,6 +75,9 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
   private readonly warnedOversize = new Set<string>();
   /** Why Redis is unusable (down, timing out), until any operation succeeds. */
   private unusable?: string;
+  /** Whether that episode was logged: one that starts within FLAP_QUIET_MS of the last logged one is not, nor its end. */
+  private unusableLogged = false;
+  private lastUnusableWarnAt = -Infinity;
   /** Operations Redis answers with an error (OOM under noeviction, READONLY, scripts refused), by kind. */
   private readonly refused = new Map<RedisOperation, string>();
   private readonly lookups: CacheLookupCounts = { memory: { hit: 0, miss: 0 }, redis: { hit: 0, miss: 0, error: 0 } };
@@ -322,19 +327,28 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     return reason;
   }
 
+  /**
+   * On a Cluster with one shard down, operations on the other shards keep succeeding in between: without the quiet
+   * period the "memory tier only" and "back" lines alternated every second for the whole failover.
+   */
   private markUnusable(reason: string): void {
     if (this.unusable !== undefined) return;
     this.unusable = reason;
+    const now = Date.now();
+    this.unusableLogged = now - this.lastUnusableWarnAt >= FLAP_QUIET_MS;
+    if (!this.unusableLogged) return;
+    this.lastUnusableWarnAt = now;
     this.logger.warn(`running on the memory tier only (${reason}); reads fall back to memory or the loader, writes to Redis are skipped`);
   }
 
   private succeeded(operation: RedisOperation): void {
     if (this.unusable === undefined && this.refused.size === 0) return;
+    const quietly = this.unusable !== undefined && !this.unusableLogged && this.refused.size === 0;
     this.unusable = undefined;
     // A stored entry (a script writing several keys) proves every kind of write works again.
     if (operation === 'store') this.refused.clear();
     else this.refused.delete(operation);
-    if (this.refused.size === 0) this.logger.log('Redis tier back: running on redis+memory');
+    if (this.refused.size === 0 && !quietly) this.logger.log('Redis tier back: running on redis+memory');
   }
 
   private warnOversize(key: string, size: number): void {
