@@ -31,14 +31,15 @@ async function main(): Promise<void> {
   let devRedis: DevelopmentRedis | undefined;
   if (!config.redis.endpoint) {
     try {
-      devRedis = await startDevelopmentRedis(DEV_DIR);
+      devRedis = await startDevelopmentRedis(DEV_DIR, { cluster: config.redis.cluster });
     } catch (error) {
       if (!(error instanceof DevelopmentRedisError)) throw error;
       log.error(error.message);
       process.exit(1);
     }
     const cache = config.redis.cacheEndpoint ? `, for everything but the cache (on REDIS_CACHE_URL)` : '';
-    log.log(`REDIS_URL is unset: started a private development Redis at ${devRedis.url}${cache} (pid ${devRedis.pid}; set REDIS_URL to use your own)`);
+    const what = config.redis.cluster ? `Redis Cluster of ${devRedis.pids.length} masters` : 'Redis';
+    log.log(`REDIS_URL is unset: started a private development ${what} at ${devRedis.url}${cache} (pid ${devRedis.pids.join(', ')}; set REDIS_URL to use your own)`);
     config = { ...config, redis: { ...config.redis, endpoint: parseRedisUrl(devRedis.url) } };
   }
   if (config.jwt.generated) {

@@ -38,6 +38,28 @@ describe('npm run start:dev without REDIS_URL', () => {
     }
   });
 
+  it('with REDIS_CLUSTER=true, starts a private Redis Cluster of three masters, serves reports on it and stops every node on shutdown', async () => {
+    const app = await AppProcess.start({ NODE_ENV: 'development', JWT_SECRET, REDIS_CLUSTER: 'true' });
+    try {
+      const announced = app.matching(/started a private development Redis Cluster of 3 masters at redis:\/\/127\.0\.0\.1:\d+/);
+      expect(announced).toHaveLength(1);
+      const pids = (/\(pid ([\d, ]+);/.exec(announced[0])?.[1] ?? '').split(', ').map(Number);
+      expect(pids).toHaveLength(3);
+      await app.waitForLines(/ready in \d+ ms/, 3);
+      const health = await app.request('/health');
+      expect(health.status).toBe(200);
+      expect((health.body as { details: Record<string, unknown> }).details['redis:command']).toMatchObject({ status: 'up', clusterState: 'ok', mastersUp: 3 });
+      const token = tokenFor('u1', 'pharmacy-1');
+      const { id } = (await postReport(app, token, salesFor(1))).body as { id: string };
+      expect((await settledReport(app, token, id)).body).toMatchObject({ id, status: 'completed' });
+
+      expect(await app.stop()).toEqual({ code: 0, signal: null });
+      expect(pids.filter(isRunning)).toEqual([]);
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
+
   it('without redis-server on PATH, exits 1 with one line saying what to install or set, and no stack trace', async () => {
     const app = await AppProcess.start({ NODE_ENV: 'development', PATH: '/nonexistent' }, { waitForListening: false });
     const exit = await app.exited;

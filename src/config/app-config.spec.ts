@@ -432,11 +432,12 @@ describe('loadConfig REDIS_CLUSTER', () => {
     expect(cluster).toMatchObject({ cluster: true, queuePrefix: '{pharmacare:staging}', presencePrefix: '{pharmacare:staging:presence}' });
   });
 
-  it('refuses a database number (a cluster has only 0) and a missing REDIS_URL, saying how to fix each', () => {
+  it('refuses a database number (a cluster has only 0), and wants REDIS_URL in production only (development starts a private cluster)', () => {
     const withDb = configError({ REDIS_URL: 'redis://127.0.0.1:7000/2', REDIS_CLUSTER: 'true' });
     expect(onlyProblem(withDb, 'REDIS_URL')).toMatch(/database 2, but a Redis Cluster has only database 0.*remove the \/2/);
-    const noUrl = configError({ REDIS_CLUSTER: 'true' });
-    expect(onlyProblem(noUrl, 'REDIS_CLUSTER=true')).toMatch(/needs REDIS_URL/);
+    expect(loadConfig({ REDIS_CLUSTER: 'true' }).redis).toMatchObject({ endpoint: undefined, cluster: true });
+    const production = configError({ NODE_ENV: 'production', JWT_SECRET, CORS_ORIGINS: '*', REDIS_CLUSTER: 'true' });
+    expect(onlyProblem(production, 'REDIS_URL')).toMatch(/is required when NODE_ENV=production/);
     expect(onlyProblem(configError({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER: 'yes' }), 'REDIS_CLUSTER')).toMatch(/true or false/);
   });
 });

@@ -222,7 +222,7 @@ export function loadConfig(env: Env): AppConfig {
       `REDIS_URL is required when NODE_ENV=production${cacheEndpoint ? ', also with REDIS_CACHE_URL set (that database holds only the cache; the queue and presence need REDIS_URL)' : ''}. Set it to your Redis connection string: the rediss:// URL from the Upstash console, or the Render Key Value connection string.`,
     );
   }
-  if (parsed.success && parsed.data.REDIS_CLUSTER) checkClusterEndpoints(redisUrl, [endpoint, cacheEndpoint], problems);
+  if (parsed.success && parsed.data.REDIS_CLUSTER) checkClusterEndpoints([endpoint, cacheEndpoint], problems);
   const tlsCa = caFile ? readCaFile(caFile, problems) : undefined;
   const corsOrigins = readCorsOrigins(env.CORS_ORIGINS, production && env.APP_ROLE?.trim() !== 'worker', problems);
 
@@ -305,13 +305,8 @@ export function loadConfig(env: Env): AppConfig {
   };
 }
 
-/** A cluster has one database (0), and no private development Redis is a cluster. */
-function checkClusterEndpoints(redisUrl: string | undefined, endpoints: ReadonlyArray<RedisEndpoint | undefined>, problems: string[]): void {
-  if (!redisUrl) {
-    problems.push(
-      'REDIS_CLUSTER=true needs REDIS_URL: set it to the address of one node of your cluster (its "configuration endpoint"), or unset REDIS_CLUSTER to use a single Redis.',
-    );
-  }
+/** A cluster has one database (0). (REDIS_URL unset outside production: the development Redis is a cluster too.) */
+function checkClusterEndpoints(endpoints: ReadonlyArray<RedisEndpoint | undefined>, problems: string[]): void {
   for (const endpoint of endpoints) {
     if (endpoint && endpoint.db !== 0) {
       problems.push(
