@@ -76,6 +76,11 @@ export class RedisConnection {
   private probing = false;
   /** On a Cluster: the last error of each node that has one, so a node failing on and on is logged once. */
   private readonly nodeErrors = new Map<string, RedisErrorKind>();
+  /**
+   * Called instead of logging when the server cannot be used at all (REDIS_CLUSTER=true on a single Redis): no retry
+   * fixes that, so RedisConnections refuses the endpoint for every role, with one line.
+   */
+  onServerUnusable?: (diagnosis: RedisErrorDiagnosis) => void;
 
   /** A role's client, or (with `duplicateOf`) a client a consumer made from that role's client, adopted as it is. */
   constructor(
@@ -188,6 +193,7 @@ export class RedisConnection {
 
   private adoptDuplicate(client: RedisClient): void {
     const duplicate = new RedisConnection(`${this.role as RedisRole}-duplicate`, this.endpoint, this.config, this.now, { client, commands: this.commands });
+    duplicate.onServerUnusable = (diagnosis) => this.onServerUnusable?.(diagnosis);
     this.duplicates.add(duplicate);
     // Ended is not always for good: BullMQ interrupts its blocking wait by ending that connection, then connects it again.
     client.on('end', () => this.duplicates.delete(duplicate));
@@ -233,6 +239,7 @@ export class RedisConnection {
   private onError(error: Error): void {
     if (!this.usable) return;
     let diagnosis = diagnoseRedisError(error, this.endpoint);
+    if (this.serverUnusable(diagnosis)) return;
     // The command role's HELLO timing out (its command timeout) while handshaking is the same silent server.
     if (diagnosis.kind === 'timeout' && this.client.status === 'connect') {
       diagnosis = diagnoseRedisError(Object.assign(new Error(`no handshake reply within the command timeout`), { code: HANDSHAKE_TIMEOUT_CODE }), this.endpoint);
@@ -284,9 +291,16 @@ export class RedisConnection {
   private onNodeError(error: Error, node: string): void {
     if (!this.usable) return;
     const diagnosis = diagnoseRedisError(error, this.endpoint);
+    if (this.serverUnusable(diagnosis)) return;
     if (this.nodeErrors.get(node) === diagnosis.kind) return;
     this.nodeErrors.set(node, diagnosis.kind);
     this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
+  }
+
+  private serverUnusable(diagnosis: RedisErrorDiagnosis): boolean {
+    if (diagnosis.kind !== 'cluster' || !this.onServerUnusable) return false;
+    this.onServerUnusable(diagnosis);
+    return true;
   }
 
   private onClose(): void {

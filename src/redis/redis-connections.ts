@@ -64,6 +64,10 @@ export class RedisConnections implements OnApplicationShutdown {
       });
     }
     this.endpoints = endpoints;
+    // REDIS_CLUSTER=true on a single Redis: every slot refresh fails with "cluster support disabled", which no retry fixes.
+    if (config.redis.cluster) {
+      for (const role of this.ownRoles) this.connection(role).onServerUnusable = (diagnosis) => this.refuseServer(this.endpointOf(role), diagnosis);
+    }
   }
 
   /**
