@@ -74,8 +74,8 @@ export class RedisConnection {
   private totalDisconnects = 0;
   private handshakeTimer?: NodeJS.Timeout;
   private probing = false;
-  /** On a Cluster: the last error of each node that has one, so a node failing on and on is logged once. */
-  private readonly nodeErrors = new Map<string, RedisErrorKind>();
+  /** On a Cluster: the kinds of error each failing node had, so a node failing on and on is logged once per kind. */
+  private readonly nodeErrors = new Map<string, Set<RedisErrorKind>>();
   /**
    * Called instead of logging when the server cannot be used at all (REDIS_CLUSTER=true on a single Redis): no retry
    * fixes that, so RedisConnections refuses the endpoint for every role, with one line.
@@ -105,7 +105,9 @@ export class RedisConnection {
       const { seed, options } = buildClusterOptions(role as RedisRole, endpoint, config, retry);
       this.client = this.commands.createCluster(seed, options, (copy) => this.adoptDuplicate(copy));
       this.client.on('node error', (error: Error, node: string) => this.onNodeError(error, node));
-      this.client.on('+node', (node: Redis) => this.nodeErrors.delete(`${node.options.host}:${node.options.port}`));
+      // Forgotten once the node answers, not when the client opens a connection to it again: ioredis opens one per
+      // redirection to a dead master, so a node that stays down would be logged again on every request.
+      this.client.on('+node', (node: Redis) => node.once('ready', () => this.nodeErrors.delete(`${node.options.host}:${node.options.port}`)));
       this.logger.log(`connecting to the Redis Cluster of ${endpoint.redacted} as ${config.keyPrefix}:${role}:${process.pid}`);
     } else {
       this.commands = new CommandCounter();
@@ -290,10 +292,15 @@ export class RedisConnection {
    */
   private onNodeError(error: Error, node: string): void {
     if (!this.usable) return;
-    const diagnosis = diagnoseRedisError(error, this.endpoint);
+    // The node's address, not the seed's: "connection refused by <seed>" named a node that was fine.
+    const separator = node.lastIndexOf(':');
+    const address = separator > 0 ? { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : {};
+    const diagnosis = diagnoseRedisError(error, { ...this.endpoint, ...address });
     if (this.serverUnusable(diagnosis)) return;
-    if (this.nodeErrors.get(node) === diagnosis.kind) return;
-    this.nodeErrors.set(node, diagnosis.kind);
+    // A dead node alternates "refused" (connecting) and "closed" (the command on that connection): both once.
+    const kinds = this.nodeErrors.get(node) ?? new Set<RedisErrorKind>();
+    if (kinds.has(diagnosis.kind)) return;
+    this.nodeErrors.set(node, kinds.add(diagnosis.kind));
     this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
   }
 
