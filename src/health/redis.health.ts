@@ -114,8 +114,15 @@ export class RedisHealthIndicator implements OnModuleInit {
    */
   private async ping(role: RedisRole): Promise<PingOutcome> {
     const masters = this.connections.masters(role);
-    const outcomes = await Promise.all(masters.map(({ client }) => pingWithDeadline(() => client.ping())));
-    const answered = outcomes.flatMap((outcome, index) => (outcome.ok ? [{ ...outcome, client: masters[index].client }] : []));
+    const outcomes = await Promise.all(
+      masters.map(({ client }) => (client ? pingWithDeadline(() => client.ping()) : { ok: false as const, reason: 'no connection to this master' })),
+    );
+    const answered = outcomes.flatMap((outcome, index) => {
+      const client = masters[index].client;
+      return outcome.ok && client ? [{ ...outcome, client }] : [];
+    });
+    // Nothing else reconnects a role's client to a master that came back if no command of the role goes there.
+    if (masters.some(({ client }) => !client)) this.connections.refreshSlots(role);
     const failed = outcomes.find((outcome) => !outcome.ok);
     if (answered.length === 0) return { ok: false, reason: failed && !failed.ok ? failed.reason : 'no master known' };
     const latencyMs = Math.max(...answered.map((outcome) => outcome.latencyMs));

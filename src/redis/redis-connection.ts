@@ -78,6 +78,11 @@ export class RedisConnection {
   private readonly nodeErrors = new Map<string, Set<RedisErrorKind>>();
   /** On a Cluster: what the last failing node said, which its "every node failed" error hides behind a closed connection. */
   private lastNodeDiagnosis?: RedisErrorDiagnosis;
+  /**
+   * Called instead of logging when the server cannot be used at all (REDIS_CLUSTER=true on a single Redis): no retry
+   * fixes that, so RedisConnections refuses the endpoint for every role, with one line.
+   */
+  onServerUnusable?: (diagnosis: RedisErrorDiagnosis) => void;
 
   /** A role's client, or (with `duplicateOf`) a client a consumer made from that role's client, adopted as it is. */
   constructor(
@@ -192,6 +197,7 @@ export class RedisConnection {
 
   private adoptDuplicate(client: RedisClient): void {
     const duplicate = new RedisConnection(`${this.role as RedisRole}-duplicate`, this.endpoint, this.config, this.now, { client, commands: this.commands });
+    duplicate.onServerUnusable = (diagnosis) => this.onServerUnusable?.(diagnosis);
     this.duplicates.add(duplicate);
     // Ended is not always for good: BullMQ interrupts its blocking wait by ending that connection, then connects it again.
     client.on('end', () => this.duplicates.delete(duplicate));
@@ -238,6 +244,7 @@ export class RedisConnection {
   private onError(error: Error): void {
     if (!this.usable) return;
     let diagnosis = diagnoseRedisError(error, this.endpoint);
+    if (this.serverUnusable(diagnosis)) return;
     if (this.lastNodeDiagnosis && (diagnosis.kind === 'closed' || diagnosis.kind === 'other')) diagnosis = this.lastNodeDiagnosis;
     // The command role's HELLO timing out (its command timeout) while handshaking is the same silent server.
     if (diagnosis.kind === 'timeout' && this.client.status === 'connect') {
@@ -289,17 +296,25 @@ export class RedisConnection {
    */
   private onNodeError(error: Error, node: string): void {
     if (!this.usable) return;
-    // Diagnosed as that node's, so the reason names its address, not the seed URL's.
+    // The node's address, not the seed's: "connection refused by <seed>" named a node that was fine.
     const separator = node.lastIndexOf(':');
-    const diagnosis = diagnoseRedisError(error, separator > 0 ? { ...this.endpoint, host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : this.endpoint);
+    const address = separator > 0 ? { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : {};
+    const diagnosis = diagnoseRedisError(error, { ...this.endpoint, ...address });
+    if (this.serverUnusable(diagnosis)) return;
     this.lastNodeDiagnosis = diagnosis;
     // Before the Cluster is ready its own error says it, with this cause (onError): one line, not one per node.
     if (this.state !== 'ready') return;
-    const logged = this.nodeErrors.get(node) ?? new Set<RedisErrorKind>();
-    if (logged.has(diagnosis.kind)) return;
-    logged.add(diagnosis.kind);
-    this.nodeErrors.set(node, logged);
+    // A dead node alternates "refused" (connecting) and "closed" (the command on that connection): both once.
+    const kinds = this.nodeErrors.get(node) ?? new Set<RedisErrorKind>();
+    if (kinds.has(diagnosis.kind)) return;
+    this.nodeErrors.set(node, kinds.add(diagnosis.kind));
     this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
+  }
+
+  private serverUnusable(diagnosis: RedisErrorDiagnosis): boolean {
+    if (diagnosis.kind !== 'cluster' || !this.onServerUnusable) return false;
+    this.onServerUnusable(diagnosis);
+    return true;
   }
 
   private onClose(): void {

@@ -64,6 +64,10 @@ export class RedisConnections implements OnApplicationShutdown {
       });
     }
     this.endpoints = endpoints;
+    // REDIS_CLUSTER=true on a single Redis: every slot refresh fails with "cluster support disabled", which no retry fixes.
+    if (config.redis.cluster) {
+      for (const role of this.ownRoles) this.connection(role).onServerUnusable = (diagnosis) => this.refuseServer(this.endpointOf(role), diagnosis);
+    }
   }
 
   /**
@@ -111,11 +115,25 @@ export class RedisConnections implements OnApplicationShutdown {
   /**
    * The connections a health check must reach to call the role's database reachable: the client itself on a single
    * Redis; on a Cluster, one per master (a shard down leaves the client ready, but a third of the keys unreachable).
+   * A master the slot map still names but whose connection ended (killed: ioredis drops it from its pool, and no
+   * replica took its slots) comes without a client: it is down.
    */
-  masters(role: RedisRole): ReadonlyArray<{ readonly node: string; readonly client: Redis }> {
+  masters(role: RedisRole): ReadonlyArray<{ readonly node: string; readonly client?: Redis }> {
     const client = this.client(role);
     if (!isClusterClient(client)) return [{ node: 'server', client }];
-    return client.nodes('master').map((node) => ({ node: `${node.options.host}:${node.options.port}`, client: node }));
+    const connected = client.nodes('master').map((node) => ({ node: `${node.options.host}:${node.options.port}`, client: node }));
+    const known = new Set(connected.map(({ node }) => node));
+    const lost = [...new Set(client.slots.map((owners) => owners?.[0]))].filter((node): node is string => node !== undefined && !known.has(node));
+    return [...connected, ...lost.map((node) => ({ node }))];
+  }
+
+  /**
+   * On a Cluster, reads the slot map again from a node that answers, which reconnects to every master in it: a lost
+   * master (see masters()) is found again once it is back. Nothing on a single Redis.
+   */
+  refreshSlots(role: RedisRole): void {
+    const client = this.client(role);
+    if (isClusterClient(client)) client.refreshSlotsCache();
   }
 
   status(role: RedisRole): RedisConnectionStatus {

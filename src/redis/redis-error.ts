@@ -138,7 +138,7 @@ function notClusterDiagnosis(endpoint: RedisEndpoint): RedisErrorDiagnosis {
   return {
     kind: 'cluster',
     reason: `REDIS_CLUSTER=true but ${endpoint.host}:${endpoint.port} is not a Redis Cluster node (cluster support disabled)`,
-    fix: `unset REDIS_CLUSTER to use it as a single Redis, or point ${endpoint.variable} at a node of your cluster`,
+    fix: `unset REDIS_CLUSTER to use it as a single Redis, or point ${endpoint.variable} at a node of your cluster. Not connecting until the configuration changes`,
   };
 }
 

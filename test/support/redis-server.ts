@@ -126,6 +126,8 @@ export class RedisServer {
   readonly options: RedisServerOptions;
   private running: Running | undefined;
   private output = '';
+  /** The directory crash() kept for relaunch(). */
+  private crashedDir: string | undefined;
 
   private constructor(port: number, options: RedisServerOptions) {
     this.port = port;
@@ -212,6 +214,24 @@ export class RedisServer {
   /** SIGKILL and wait for exit; harmless if already stopped. */
   kill(): Promise<void> {
     return this.terminate('SIGKILL');
+  }
+
+  /**
+   * SIGKILL (no shutdown) keeping the data directory, for relaunch(): what survives is what is on disk, e.g. a cluster
+   * node's nodes.conf (its node id, epoch and slots). Unlike restart(), the caller decides when it comes back.
+   */
+  async crash(): Promise<void> {
+    const dir = this.running?.dir;
+    await this.terminate('SIGKILL', true);
+    this.crashedDir = dir;
+  }
+
+  /** Starts a crashed server again on its port and directory: a cluster node rejoins as itself, with its slots. */
+  async relaunch(): Promise<void> {
+    const dir = this.crashedDir;
+    if (dir === undefined) throw new Error(`RedisServer on port ${this.port}: relaunch() without crash()`);
+    this.crashedDir = undefined;
+    await this.launch(dir);
   }
 
   pause(): void {
@@ -363,7 +383,14 @@ export class RedisServer {
 
   private async terminate(signal: 'SIGTERM' | 'SIGKILL', keepDir = false): Promise<void> {
     const running = this.running;
-    if (running === undefined) return;
+    if (running === undefined) {
+      // Crashed and never relaunched: the kept directory goes now.
+      if (this.crashedDir !== undefined && !keepDir) {
+        await rm(this.crashedDir, { recursive: true, force: true });
+        this.crashedDir = undefined;
+      }
+      return;
+    }
     const { child } = running;
     let timer: NodeJS.Timeout | undefined;
     if (isAlive(child)) {
