@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from './command-counter';
 import { CapturingLogger } from '../../test/support/capturing-logger';
@@ -262,4 +263,30 @@ describe('REDIS_CLUSTER=true', () => {
     );
     expect(nothing.status('command').lastError?.reason).toMatch(/connection refused by 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
   }, 30_000);
+});
+
+describe('REDIS_CLUSTER=true over TLS', () => {
+  it("verifies every node's certificate against REDIS_TLS_CA_FILE, the nodes found from the seed included, and refuses them without it", async () => {
+    const cluster = await RedisCluster.start({ tls: certificates });
+    try {
+      expect(cluster.url()).toMatch(/^rediss:\/\/localhost:\d+$/);
+      const trusted = connect({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true', REDIS_TLS_CA_FILE: certificates.caFile });
+      await nextEvent(trusted.client('command'), 'ready');
+      const masters = trusted.masters('command');
+      expect(masters).toHaveLength(3);
+      // Each master's own connection, over TLS to the address the cluster announced for it.
+      expect(await Promise.all(masters.map((master) => master.client?.ping()))).toEqual(['PONG', 'PONG', 'PONG']);
+      expect(masters.every((master) => master.client?.stream instanceof TLSSocket && master.client.stream.authorized)).toBe(true);
+
+      const untrusted = connect({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' });
+      await until(
+        async () => untrusted.status('command').lastError?.kind,
+        (kind) => kind === 'tls',
+        10_000,
+      );
+      expect(untrusted.status('command').state).not.toBe('ready');
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 });

@@ -125,7 +125,7 @@ function maxClientsDiagnosis(): RedisErrorDiagnosis {
 /** A closer diagnosis from a second, raw look at the server (see probeRedisEndpoint). */
 export function diagnoseProbeFinding(finding: NonNullable<ProbeFinding>, endpoint: RedisEndpoint): RedisErrorDiagnosis {
   if (finding === 'maxclients') return maxClientsDiagnosis();
-  if (finding === 'refused') return diagnoseRedisError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), endpoint);
+  if (typeof finding === 'object') return diagnoseRedisError(Object.assign(new Error(finding.code), { code: finding.code }), endpoint);
   return {
     kind: 'plaintext',
     reason: `${endpoint.host}:${endpoint.port} speaks plain-text Redis, not TLS: the TLS handshake got no answer`,

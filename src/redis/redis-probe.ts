@@ -12,9 +12,10 @@ const MAX_CLIENTS = /max number of clients reached/i;
  *   already sent its handshake by then, so it sees only ECONNRESET or EPIPE.
  * - a plain-text Redis reached with rediss:// reads the TLS hello as garbage and stays silent, so the TLS
  *   handshake times out; the same port answers a plain-text PING.
- * - nothing listening: an ioredis Cluster reports a refused connection to its seed as "Connection is closed".
+ * - an ioredis Cluster reports any failed connection to its seed (refused, a rejected certificate) as "Connection is
+ *   closed": the raw connection's own error code says which.
  */
-export type ProbeFinding = 'maxclients' | 'plaintext' | 'refused' | undefined;
+export type ProbeFinding = 'maxclients' | 'plaintext' | { readonly code: string } | undefined;
 
 /** What Redis writes, unprompted, right after accepting a connection (TLS as the endpoint says). */
 function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<{ received: string; errorCode?: string }> {
@@ -66,7 +67,7 @@ function read(socket: Socket, send: string | undefined): Promise<{ received: str
 export async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
   if (suspect === 'reset') {
     const { received, errorCode } = await greeting(endpoint, config);
-    return MAX_CLIENTS.test(received) ? 'maxclients' : errorCode === 'ECONNREFUSED' ? 'refused' : undefined;
+    return MAX_CLIENTS.test(received) ? 'maxclients' : errorCode ? { code: errorCode } : undefined;
   }
   const reply = await plainTextPing(endpoint, config);
   return /^[+-]/.test(reply) ? 'plaintext' : undefined;

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RedisServer } from './redis-server';
+import type { TestCertificates } from './tls-certificates';
 import { until } from './until';
 
 const execFileAsync = promisify(execFile);
@@ -14,6 +15,8 @@ export interface RedisClusterOptions {
   replicas?: 0 | 1;
   /** --cluster-node-timeout of every node, in ms (default 5000): a shorter one makes a failover quicker. */
   nodeTimeoutMs?: number;
+  /** TLS only on every node and on the cluster bus, with these certificates. */
+  tls?: TestCertificates;
 }
 
 /** One line of CLUSTER NODES, as one node sees the cluster. */
@@ -75,18 +78,21 @@ export function parseClusterNodes(text: string): ClusterNodeView[] {
 export class RedisCluster {
   private constructor(
     readonly nodes: RedisServer[],
-    readonly options: Required<RedisClusterOptions>,
+    readonly options: Required<Omit<RedisClusterOptions, 'tls'>>,
   ) {}
 
   static async start(options: RedisClusterOptions = {}): Promise<RedisCluster> {
     const resolved = { replicas: options.replicas ?? 0, nodeTimeoutMs: options.nodeTimeoutMs ?? 5_000 };
     const count = 3 * (1 + resolved.replicas);
-    const nodes = await Promise.all(Array.from({ length: count }, () => RedisServer.start({ clusterNode: true, clusterNodeTimeoutMs: resolved.nodeTimeoutMs })));
+    const nodes = await Promise.all(
+      Array.from({ length: count }, () => RedisServer.start({ clusterNode: true, clusterNodeTimeoutMs: resolved.nodeTimeoutMs, tls: options.tls })),
+    );
     const cluster = new RedisCluster(nodes, resolved);
+    const tls = options.tls ? ['--tls', '--cacert', options.tls.caFile] : [];
     try {
       await execFileAsync(
         'redis-cli',
-        ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', String(resolved.replicas), '--cluster-yes'],
+        [...tls, '--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', String(resolved.replicas), '--cluster-yes'],
         { timeout: CLUSTER_OK_TIMEOUT_MS },
       );
       await cluster.waitUntilHealthy(resolved.replicas > 0 ? REPLICAS_UP_TIMEOUT_MS : CLUSTER_OK_TIMEOUT_MS);

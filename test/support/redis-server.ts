@@ -306,6 +306,8 @@ export class RedisServer {
     for (const name of this.options.disabledCommands ?? []) args.push('--rename-command', name, '');
     if (this.options.clusterNode)
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', String(this.options.clusterNodeTimeoutMs ?? 5_000));
+    // The cluster bus between TLS nodes is TLS too, as on managed clusters with in-transit encryption.
+    if (this.options.clusterNode && tls) args.push('--tls-cluster', 'yes');
     // Redis takes every following non "--" argument as another argument of the same directive.
     if (aclUser) args.push('--user', aclUser.name, 'on', `>${aclUser.password}`, '~*', '&*', '+@all');
     return args;
