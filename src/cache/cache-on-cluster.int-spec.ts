@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { INestApplication, Module } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import type { Cache } from 'cache-manager';
 import calculateSlot from 'cluster-key-slot';
 import { CapturingLogger } from '../../test/support/capturing-logger';
+import { initTestApp } from '../../test/support/nest-app';
 import { RedisCluster } from '../../test/support/redis-cluster';
 import { stopAllRedisServers } from '../../test/support/redis-server';
 import { until } from '../../test/support/until';
 import { ConfigModule, loadConfig } from '../config';
 import { HealthModule } from '../health';
-import { RedisConnections, RedisModule } from '../redis';
+import { RedisModule } from '../redis';
 import { tenantKey, tenantTag } from './cache-keys';
 import { CacheModule } from './cache.module';
 import { CacheService } from './cache.service';
@@ -26,14 +26,8 @@ async function instance(): Promise<{ cache: CacheService; manager: Cache }> {
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' });
   @Module({ imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule] })
   class ClusterCacheModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [ClusterCacheModule] })
-    .setLogger(logger)
-    .compile();
-  const app = moduleRef.createNestApplication({ logger });
-  await app.init();
+  const app = await initTestApp(ClusterCacheModule, logger);
   apps.push(app);
-  const connections = app.get(RedisConnections);
-  await until(async () => connections.statuses().every((status) => status.state === 'ready'), Boolean);
   return { cache: app.get(CacheService), manager: app.get<Cache>(CACHE_MANAGER) };
 }
 

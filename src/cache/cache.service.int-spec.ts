@@ -4,9 +4,9 @@ import { CACHE_MANAGER } from '@nestjs/cache-manager';
 import { Controller, Get, INestApplication, Module, Query, UseGuards } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import jwt from 'jsonwebtoken';
-import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { CapturingLogger } from '../../test/support/capturing-logger';
+import { initTestApp } from '../../test/support/nest-app';
 import { clientAddresses, countsDelta, RedisMonitor } from '../../test/support/redis-monitor';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
 import { until } from '../../test/support/until';
@@ -54,14 +54,8 @@ async function instance(env: Record<string, string> = {}): Promise<{ app: INestA
   const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url(), JWT_SECRET, ...env });
   @Module({ imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, CacheModule, AuthModule], controllers: [StockController, ShelfController] })
   class CacheTestModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [CacheTestModule] })
-    .setLogger(logger)
-    .compile();
-  const app = moduleRef.createNestApplication({ logger });
-  await app.init();
+  const app = await initTestApp(CacheTestModule, logger);
   apps.push(app);
-  const connections = app.get(RedisConnections);
-  await until(async () => connections.statuses().every((status) => status.state === 'ready'), Boolean);
   return { app, cache: app.get(CacheService), manager: app.get<Cache>(CACHE_MANAGER) };
 }
 
