@@ -46,7 +46,7 @@ export const title =
 
 /** Reports per throughput run, runs per target (alternating), reports of the pickup case, sequential GETs per case and target. */
 const JOBS = envInteger('BENCH_CLUSTER_JOBS', 2_000, 100, 100_000);
-const REPEATS = envInteger('BENCH_CLUSTER_REPEATS', 3, 1, 10);
+const REPEATS = envInteger('BENCH_CLUSTER_REPEATS', 5, 1, 10);
 const PICKUPS = envInteger('BENCH_CLUSTER_PICKUPS', 100, 4, 2_000);
 const GETS = envInteger('BENCH_CLUSTER_GETS', 3_000, 100, 100_000);
 /**
@@ -584,6 +584,8 @@ export async function run(): Promise<BenchResult> {
     const perReportOf = (counts: Record<TargetKey, Counts>) => both((target) => total(counts[target.key]) / reportsRun);
     const executed = both((target) => target.nodes.map((_node, index) => sumCounts(runs[target.key].map((r) => r.nodeCommands[index]))));
     const nodeCpu = both((target) => target.nodes.map((_node, index) => runs[target.key].reduce((sum, r) => sum + r.nodeCpuMs[index], 0)));
+    const cpuPerReport = both((target) => (runs[target.key].reduce((sum, r) => sum + r.webCpuMs + r.workerCpuMs, 0) * 1000) / reportsRun);
+    const redisCpuPerReport = both((target) => (nodeCpu[target.key].reduce((a, b) => a + b, 0) * 1000) / reportsRun);
     const jobsCase = `throughput: ${JOBS} reports × ${LINES} lines over ${TENANTS} tenants, ${REPEATS} runs per target`;
     rows.push(
       ratioRow(
@@ -618,14 +620,14 @@ export async function run(): Promise<BenchResult> {
       ratioRow(
         jobsCase,
         'CPU µs/report: web + worker',
-        both((target) => (runs[target.key].reduce((sum, r) => sum + r.webCpuMs + r.workerCpuMs, 0) * 1000) / reportsRun),
+        cpuPerReport,
         fixed(0),
         `web ${((runs.standalone.reduce((s, r) => s + r.webCpuMs, 0) * 1000) / reportsRun).toFixed(0)} / ${((runs.cluster.reduce((s, r) => s + r.webCpuMs, 0) * 1000) / reportsRun).toFixed(0)} µs, worker ${((runs.standalone.reduce((s, r) => s + r.workerCpuMs, 0) * 1000) / reportsRun).toFixed(0)} / ${((runs.cluster.reduce((s, r) => s + r.workerCpuMs, 0) * 1000) / reportsRun).toFixed(0)} µs (standalone / cluster)`,
       ),
       ratioRow(
         jobsCase,
         'CPU µs/report: redis-server, all masters',
-        both((target) => (nodeCpu[target.key].reduce((a, b) => a + b, 0) * 1000) / reportsRun),
+        redisCpuPerReport,
         fixed(0),
         `cluster per master: ${nodeCpu.cluster.map((ms) => ((ms * 1000) / reportsRun).toFixed(0)).join(' + ')} µs`,
       ),
@@ -803,17 +805,18 @@ export async function run(): Promise<BenchResult> {
 
     // ------------------------------------------------ notes
     const endLoad = loadavg()[0];
+    const spread = (key: TargetKey) => `${Math.min(...runs[key].map((r) => r.jobsPerSecond)).toFixed(0)}–${Math.max(...runs[key].map((r) => r.jobsPerSecond)).toFixed(0)}`;
     loads.push(endLoad);
     notes.unshift(
       `Load: 1-minute load average ${loads[0].toFixed(2)} at the start, ${(loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(2)} on average (every ${LOAD_SAMPLE_MS / 1000} s), ${Math.max(...loads).toFixed(2)} at most, ${endLoad.toFixed(2)} at the end, on 2 cores: other helpers ran the project's tests on this machine at the same time, so absolute numbers are noisy; only the × column (cluster against standalone in the same run, alternating) is meant to be read.`,
-      'Why the cluster is not faster here: its three masters, the apps and the bench share the same 2 cores over loopback, so a cluster only adds work (three redis-servers, slot routing in ioredis, CLUSTER SLOTS refreshes) and spreads no load over more machines. jobs/s and latency are reported, not targets; what must hold is the same work (commands per report) and the layout (queue on one master, cache entries spread by tenant).',
+      `Why the cluster is not expected to be faster here: its three masters, the six app processes and the bench share the same 2 cores over loopback, so a cluster only adds work (here per report: web + worker CPU ${formatRatio(cpuPerReport.cluster, cpuPerReport.standalone)}, redis-server CPU ${formatRatio(redisCpuPerReport.cluster, redisCpuPerReport.standalone)}: slot routing in the ioredis Cluster client, three servers, CLUSTER SLOTS refreshes) and spreads no load over more machines. jobs/s and latency are reported, not targets: runs of one target spread over ${spread('standalone')} (standalone) and ${spread('cluster')} (cluster) jobs/s, as wide as any difference between the targets, so the jobs/s × only says "comparable". What must hold is the same work (commands per report) and the layout (the queue on one master, cache entries spread by tenant).`,
       `Setup: one standalone redis-server and one Redis Cluster of 3 masters without replicas (test/support/redis-cluster.ts: redis-cli --cluster create), each with our built app as three processes: APP_ROLE=web, a second APP_ROLE=web with CACHE_MAX_VALUE_KB=${MEMORYLESS_MAX_VALUE_KB} (its memory tier never keeps the report view, so every hit reads Redis) and APP_ROLE=worker (default QUEUE_CONCURRENCY); on the cluster REDIS_CLUSTER=true and REDIS_URL names the first node. Both started at once and left running for the whole suite; nothing else uses their servers.`,
       `Throughput: per run the worker is stopped (SIGSTOP) while the web takes ${JOBS} reports of ${LINES} lines (${FILL_CONCURRENCY} POSTs in flight, spread round-robin over ${TENANTS} tenants, ${Math.ceil(JOBS / TENANTS)} each per run, each report new), then continued (SIGCONT); completions are seen as report:completed passing through Redis (a pattern subscription on the first node: a cluster's classic PUBLISH reaches every node). jobs/s = (completed − 1) / (last notification − first). The worker process stays up between runs (its JIT is warm after the first), unlike the queue suite's fresh worker per run. Runs alternate standalone and cluster (order reversed every round); the better of ${REPEATS} is shown.`,
       `Commands: billable commands per report are the apps' own counts (GET /metrics, pharmacare_redis_commands_total{billable="true"}, every role; on the cluster counted once per command however many redirections it took, src/redis/command-counter.ts): the web's over the fill plus the worker's over the processing, divided by the reports; unbilled: ${[...UNBILLED].join(', ')}. Commands executed per master are INFO commandstats deltas on each node (calls inside Lua scripts included, so more than billed), without ${BACKGROUND_LABEL} (the bench's own reads, ioredis Cluster's topology refresh, connection setup). CPU is user + system time from /proc/PID/stat.`,
       `The tenant quota's script (ADMIT in src/queue/tenant-work-quota.ts, one EVALSHA per POST) reads every job the tenant has admitted (EXISTS, HEXISTS, HGET each): most of the commands executed inside scripts, growing with the tenant's jobs in flight (here up to ${Math.ceil(JOBS / TENANTS)}, as the worker is stopped while they arrive; the default QUEUE_TENANT_MAX_JOBS is 20). Jobs it no longer finds still count for PENDING_ADD_GRACE_MS (${PENDING_ADD_GRACE_MS / 1000} s) after their admission, so each run of a target starts at least that long after its previous run ended; otherwise the target run twice in a row reads the previous run's jobs too.`,
       "PUBLISH (the worker's one per report: report:completed through the Socket.io adapter) has no key: ioredis sends it to any master, and the cluster bus copies every classic PUBLISH to every node, which is why a third of them show on each master.",
       `Pickup: ${slice * ROUNDS} reports one at a time through POST /reports (${PICKUP_PAUSE_MS} ms apart, so the worker is back in its blocking wait), alternating between the targets in ${ROUNDS} slices; latency from sending to the report:completed notification, then GET /reports/:id must answer the right result. Cached GET: a report of ${CACHED_LINES} lines (its view ${reports.standalone.bytes} B) of the first tenant, GET by that tenant over one keep-alive connection, ${GETS} per case and target in ${GET_ROUNDS} alternating slices (support.ts interleavedLoad); the memory hit is the web that already served it, the Redis-tier hit the memory-less web.`,
-      `The docs recipe (bench/docs-recipe, wired as the NestJS docs show) has no cluster setting: BullModule.forRoot({ connection: { url } }) and @keyv/redis and node-redis each open one plain connection to the node REDIS_URL names, and BullMQ's prefix "bull" has no hash tag. It was pointed at each target after the measurements above (its web, one POST and one GET, then its worker alone for ${(RECIPE_WORKER_MS / 1000).toFixed(1)} s). What Redis answered is in its rows: on the cluster the POST's addJob script spans keys of several slots, which Redis refuses with CROSSSLOT before anything else, and the worker's main loop retries its refused scripts without delay (FIELD-NOTES).`,
+      `The docs recipe (bench/docs-recipe, wired as the NestJS docs show) has no cluster setting: BullModule.forRoot({ connection: { url } }) and @keyv/redis and node-redis each open one plain connection to the node REDIS_URL names, and BullMQ's prefix "bull" has no hash tag. It was pointed at each target after the measurements above (its web, one POST and one GET, then its worker alone for ${(RECIPE_WORKER_MS / 1000).toFixed(1)} s). What Redis answered is in its rows: on the cluster the POST's addJob script spans keys of several slots, which Redis refuses with CROSSSLOT before anything else, and the worker's main loop retries its refused scripts without delay (FIELD-NOTES). The ERR answers are as many on the standalone, where it works.`,
     );
     return { rows, checks, notes };
   } finally {
