@@ -14,8 +14,7 @@ import { CACHE_NAMESPACE } from '../src/cache/cache.constants';
 import { deserializeRedisEntry } from '../src/cache/redis-entry-format';
 import { JOBS_QUEUE, KEEP_FAILED, RETRY_BACKOFF } from '../src/queue/queue.constants';
 import { reportId } from '../src/reports/report-id';
-import type { ReportRequest, SaleLine } from '../src/reports/report-request';
-import { computeSalesSummary } from '../src/reports/sales-summary';
+import type { ReportRequest } from '../src/reports/report-request';
 import { AppProcess } from '../test/support/app-process';
 import { RedisServer } from '../test/support/redis-server';
 import {
@@ -25,16 +24,22 @@ import {
   Child,
   commandStats,
   Counts,
+  emptyPickup,
+  envInteger,
   formatMs,
   formatRatio,
   Monitor,
   MONITOR_EVENT_LIMIT,
   NotificationListener,
+  pickupThroughHttp,
+  type PickupResult,
   processCpuMs,
   progress,
   REPORT_COMPLETED_EVENT,
+  reportRequest,
   Resources,
   Row,
+  sameResult,
   startDocsRecipe,
   summarize,
   total,
@@ -97,14 +102,6 @@ const READY_LINE = /ready in \d+ ms/;
 
 // ---------------------------------------------------------------- small helpers
 
-function envInteger(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
-  return value;
-}
-
 /** The idle window in seconds (BENCH_IDLE_WINDOW_SECONDS); the default exceeds 2 × our drainDelay. */
 const IDLE_WINDOW_SECONDS = envInteger('BENCH_IDLE_WINDOW_SECONDS', DEFAULT_IDLE_WINDOW_SECONDS, 10, 86_400);
 /** Throughput jobs per run and runs per setup; the defaults are what BENCHMARKS.md reports. */
@@ -162,20 +159,6 @@ async function pollUntil<T>(fn: () => Promise<T | undefined>, intervalMs: number
 
 // ---------------------------------------------------------------- job data
 
-/** `lines` sale lines, different for every seed (so every seed has its own report id). */
-function reportRequest(seed: number, lines: number): ReportRequest {
-  const sales: SaleLine[] = [];
-  for (let i = 0; i < lines; i++) {
-    sales.push({
-      sku: `SKU-${seed}-${i % 7}`,
-      quantity: 1 + ((seed + i) % 5),
-      unitPrice: ((seed * 31 + i * 17) % 10_000) / 100,
-      soldAt: new Date(Date.UTC(2026, 10, 1 + ((seed + i) % 28), i % 24, seed % 60)).toISOString(),
-    });
-  }
-  return { type: 'sales-summary', sales };
-}
-
 /** What ReportsService.submit enqueues. */
 function jobData(request: ReportRequest): { tenantId: string; userId: string; type: 'sales-summary'; request: ReportRequest } {
   return { tenantId: TENANT, userId: USER, type: request.type, request };
@@ -190,10 +173,6 @@ function appJobOptions(jobId: string): JobsOptions {
 async function storedResult(reader: Redis, id: string): Promise<unknown> {
   const stored = await reader.get(`${OURS.prefix}:cache:${CACHE_NAMESPACE}:${tenantKey(TENANT, 'report', id)}`);
   return stored === null ? null : ((deserializeRedisEntry(stored)?.value as { result?: unknown } | undefined)?.result ?? null);
-}
-
-function sameResult(result: unknown, request: ReportRequest): boolean {
-  return JSON.stringify(result) === JSON.stringify(computeSalesSummary(request.sales));
 }
 
 function redisConnection(redis: RedisServer): { host: string; port: number } {
@@ -415,47 +394,17 @@ function idleRows({ counts, windowMs }: { counts: Setups<IdleCounts>; windowMs: 
 
 // ---------------------------------------------------------------- 2. pickup latency after idle
 
-interface PickupResult {
-  /** ms from sending the report (POST /reports or Queue.add) to its report:completed passing through Redis. */
-  latencies: number[];
-  completed: number;
-  correct: number;
-  problems: string[];
-}
-
-function emptyPickup(): PickupResult {
-  return { latencies: [], completed: 0, correct: 0, problems: [] };
-}
-
-/** One report at a time through POST /reports; done when its notification passes; its result read with GET /reports/:id. */
-async function pickupHttp(deployment: HttpDeployment): Promise<PickupResult> {
-  const result = emptyPickup();
+/** One report at a time through POST /reports of the deployment's web (support.ts pickupThroughHttp). */
+function pickupHttp(deployment: HttpDeployment): Promise<PickupResult> {
   const headers = { authorization: `Bearer ${deployment.token}`, 'content-type': 'application/json' };
-  for (let i = 0; i < PICKUP_JOBS; i++) {
-    const request = reportRequest(1_000 + i, PICKUP_LINES);
-    const before = deployment.notifications.count;
-    const sent = performance.now();
-    const posted = await deployment.web.request('/reports', { method: 'POST', headers, body: JSON.stringify(request) });
-    const id = (posted.body as { id?: unknown }).id;
-    // 202 queued, or 200 when the worker was faster than the answer.
-    if ((posted.status !== 202 && posted.status !== 200) || (typeof id !== 'string' && typeof id !== 'number')) {
-      result.problems.push(`POST /reports #${i + 1}: ${posted.status} ${posted.text.slice(0, 200)}`);
-      continue;
-    }
-    const notifiedAt = await deployment.notifications.waitFor(before + 1, JOB_TIMEOUT_MS);
-    if (notifiedAt === undefined) {
-      result.problems.push(`report #${i + 1} ${id}: no ${REPORT_COMPLETED_EVENT} within ${JOB_TIMEOUT_MS} ms`);
-      continue;
-    }
-    result.completed += 1;
-    result.latencies.push(notifiedAt - sent);
-    const view = await deployment.web.request(`/reports/${id}`, { headers });
-    const body = view.body as { status?: unknown; result?: unknown };
-    if (view.status === 200 && body.status === 'completed' && sameResult(body.result, request)) result.correct += 1;
-    else result.problems.push(`report #${i + 1} ${id}: notified, then GET answered ${view.status} ${view.text.slice(0, 200)}`);
-    await sleep(PICKUP_PAUSE_MS);
-  }
-  return result;
+  return pickupThroughHttp(deployment, {
+    reports: PICKUP_JOBS,
+    lines: PICKUP_LINES,
+    firstSeed: 1_000,
+    pauseMs: PICKUP_PAUSE_MS,
+    timeoutMs: JOB_TIMEOUT_MS,
+    headers: () => headers,
+  });
 }
 
 async function pickupBare(bare: Bare, reader: Redis): Promise<PickupResult> {

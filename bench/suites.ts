@@ -4,3 +4,4 @@ export * as queue from './queue.bench';
 export * as cache from './cache.bench';
 export * as presence from './presence.bench';
 export * as soak from './soak.bench';
+export * as cluster from './cluster.bench';

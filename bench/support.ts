@@ -2,7 +2,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { ReportRequest, SaleLine } from '../src/reports/report-request';
+import { computeSalesSummary } from '../src/reports/sales-summary';
 import { AppProcess } from '../test/support/app-process';
 import type { RedisServer } from '../test/support/redis-server';
 
@@ -36,6 +39,17 @@ const CHILD_STOP_TIMEOUT_MS = 15_000;
 export const MONITOR_EVENT_LIMIT = 2_000_000;
 /** Upstash bills every command except these. */
 export const UNBILLED = new Set(['AUTH', 'HELLO', 'SELECT', 'COMMAND', 'CONFIG', 'INFO', 'PING', 'RESET', 'QUIT']);
+
+// ---------------------------------------------------------------- knobs
+
+/** A whole number from the environment (a suite's BENCH_* knob), `fallback` when unset; throws outside min..max. */
+export function envInteger(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return value;
+}
 
 // ---------------------------------------------------------------- statistics
 
@@ -591,3 +605,88 @@ export class NotificationListener {
  * tenant on purpose, which the defaults (20 jobs, 16 MB) refuse with 429.
  */
 export const UNBOUNDED_TENANT_WORK = { QUEUE_TENANT_MAX_JOBS: '1000000', QUEUE_TENANT_MAX_PAYLOAD_MB: '1024' } as const;
+
+// ---------------------------------------------------------------- reports
+
+/** `lines` sale lines, different for every seed (so every seed has its own report id). */
+export function reportRequest(seed: number, lines: number): ReportRequest {
+  const sales: SaleLine[] = [];
+  for (let i = 0; i < lines; i++) {
+    sales.push({
+      sku: `SKU-${seed}-${i % 7}`,
+      quantity: 1 + ((seed + i) % 5),
+      unitPrice: ((seed * 31 + i * 17) % 10_000) / 100,
+      soldAt: new Date(Date.UTC(2026, 10, 1 + ((seed + i) % 28), i % 24, seed % 60)).toISOString(),
+    });
+  }
+  return { type: 'sales-summary', sales };
+}
+
+/** Whether a report's result is what the app's own function computes for its request. */
+export function sameResult(result: unknown, request: ReportRequest): boolean {
+  return JSON.stringify(result) === JSON.stringify(computeSalesSummary(request.sales));
+}
+
+export interface PickupResult {
+  /** ms from sending the report (POST /reports or Queue.add) to its report:completed passing through Redis. */
+  latencies: number[];
+  /** ms each POST /reports took to answer (HTTP pickups only). */
+  postLatencies: number[];
+  completed: number;
+  correct: number;
+  problems: string[];
+}
+
+export function emptyPickup(): PickupResult {
+  return { latencies: [], postLatencies: [], completed: 0, correct: 0, problems: [] };
+}
+
+export interface PickupOptions {
+  reports: number;
+  /** Sale lines per report (reportRequest). */
+  lines: number;
+  /** The first report's seed; report i has seed firstSeed + i. */
+  firstSeed: number;
+  /** Between reports, so each one finds the worker back in its blocking wait. */
+  pauseMs: number;
+  /** How long a report may take from sending to its notification. */
+  timeoutMs: number;
+  /** The request headers of report i (its tenant's token). */
+  headers: (index: number) => Record<string, string>;
+}
+
+/**
+ * One report at a time through POST /reports of `web`; done when its report:completed passes through Redis
+ * (`notifications`); then GET /reports/:id must answer its right result.
+ */
+export async function pickupThroughHttp(target: { web: AppProcess; notifications: NotificationListener }, options: PickupOptions): Promise<PickupResult> {
+  const result = emptyPickup();
+  for (let i = 0; i < options.reports; i++) {
+    const request = reportRequest(options.firstSeed + i, options.lines);
+    const headers = options.headers(i);
+    const before = target.notifications.count;
+    const sent = performance.now();
+    const posted = await target.web.request('/reports', { method: 'POST', headers, body: JSON.stringify(request) });
+    const answeredAt = performance.now();
+    const id = (posted.body as { id?: unknown }).id;
+    // 202 queued, or 200 when the worker was faster than the answer.
+    if ((posted.status !== 202 && posted.status !== 200) || (typeof id !== 'string' && typeof id !== 'number')) {
+      result.problems.push(`POST /reports #${i + 1}: ${posted.status} ${posted.text.slice(0, 200)}`);
+      continue;
+    }
+    result.postLatencies.push(answeredAt - sent);
+    const notifiedAt = await target.notifications.waitFor(before + 1, options.timeoutMs);
+    if (notifiedAt === undefined) {
+      result.problems.push(`report #${i + 1} ${id}: no ${REPORT_COMPLETED_EVENT} within ${options.timeoutMs} ms`);
+      continue;
+    }
+    result.completed += 1;
+    result.latencies.push(notifiedAt - sent);
+    const view = await target.web.request(`/reports/${id}`, { headers });
+    const body = view.body as { status?: unknown; result?: unknown };
+    if (view.status === 200 && body.status === 'completed' && sameResult(body.result, request)) result.correct += 1;
+    else result.problems.push(`report #${i + 1} ${id}: notified, then GET answered ${view.status} ${view.text.slice(0, 200)}`);
+    await sleep(options.pauseMs);
+  }
+  return result;
+}
