@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { ReportRequest, SaleLine } from '../src/reports/report-request';
 import { computeSalesSummary } from '../src/reports/sales-summary';
 import { AppProcess } from '../test/support/app-process';
@@ -562,17 +562,30 @@ export class NotificationListener {
   readonly times: number[] = [];
   private readonly waiters = new Set<{ count: number; resolve: () => void }>();
 
-  private constructor(private readonly subscriber: Redis) {
-    subscriber.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+  private constructor(private readonly subscriber: Redis | Cluster) {
+    const onMessage = (message: Buffer) => {
       if (!message.includes(EVENT_BYTES)) return;
       this.times.push(performance.now());
       for (const waiter of [...this.waiters]) if (this.times.length >= waiter.count) waiter.resolve();
-    });
+    };
+    subscriber.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => onMessage(message));
+    subscriber.on('smessageBuffer', (_channel: Buffer, message: Buffer) => onMessage(message));
   }
 
+  /** Every classic PUBLISH of one Redis (the Socket.io adapter and emitter on a single Redis). */
   static async start(port: number): Promise<NotificationListener> {
     const subscriber = new Redis(port, '127.0.0.1', { connectionName: 'bench-notification-listener' });
     await subscriber.psubscribe('*');
+    return new NotificationListener(subscriber);
+  }
+
+  /**
+   * On a Cluster the app uses the sharded Socket.io adapter, which SPUBLISHes each room's events to a channel of its
+   * own: no pattern reaches them, so the listener subscribes to the rooms' channels, each on its shard.
+   */
+  static async startSharded(port: number, channels: readonly string[]): Promise<NotificationListener> {
+    const subscriber = new Cluster([{ host: '127.0.0.1', port }], { shardedSubscribers: true, redisOptions: { connectionName: 'bench-notification-listener' } });
+    await Promise.all(channels.map((channel) => subscriber.ssubscribe(channel)));
     return new NotificationListener(subscriber);
   }
 
