@@ -45,6 +45,8 @@ const ECHOED_BY: Partial<Record<RedisErrorKind, ReadonlySet<RedisErrorKind>>> = 
   maxclients: new Set(['other', 'closed']),
 };
 const CLOSE_TIMEOUT_MS = 1_000;
+/** What a ready Cluster's own errors are logged under: they come from its sharded subscriber connections. */
+const SHARDED_SUBSCRIBERS = 'cluster sharded subscribers';
 /**
  * From TCP (and TLS) connected to ready: HELLO, AUTH, SELECT, CLIENT SETNAME and the INFO ready check. connectTimeout
  * stops at the TCP connect and only the command role has a command timeout, so without this a server that accepts
@@ -243,6 +245,12 @@ export class RedisConnection {
 
   private onError(error: Error): void {
     if (!this.usable) return;
+    // A Cluster that is ready emits 'error' for one part of it (a sharded subscriber that failed to connect during a
+    // failover, which it retries): the client stays usable, and no 'ready' would ever follow a 'down' set here.
+    if (isClusterClient(this.client) && this.client.status === 'ready' && this.state === 'ready') {
+      this.onNodeError(error, SHARDED_SUBSCRIBERS);
+      return;
+    }
     let diagnosis = diagnoseRedisError(error, this.endpoint);
     if (this.serverUnusable(diagnosis)) return;
     if (this.lastNodeDiagnosis && (diagnosis.kind === 'closed' || diagnosis.kind === 'other')) diagnosis = this.lastNodeDiagnosis;
@@ -308,7 +316,8 @@ export class RedisConnection {
     const kinds = this.nodeErrors.get(node) ?? new Set<RedisErrorKind>();
     if (kinds.has(diagnosis.kind)) return;
     this.nodeErrors.set(node, kinds.add(diagnosis.kind));
-    this.logger.warn(`cluster node ${node}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
+    const what = node === SHARDED_SUBSCRIBERS ? node : `cluster node ${node}`;
+    this.logger.warn(`${what}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
   }
 
   private serverUnusable(diagnosis: RedisErrorDiagnosis): boolean {

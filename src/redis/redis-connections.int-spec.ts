@@ -238,6 +238,12 @@ describe('REDIS_CLUSTER=true', () => {
       expect(masters.sort()).toEqual(cluster.nodes.map((node) => `127.0.0.1:${node.port}`).sort());
       expect(await Promise.all(connections.masters('command').map((master) => master.client?.ping()))).toEqual(['PONG', 'PONG', 'PONG']);
       expect(logger.lines.filter((line) => /refusing/.test(line))).toEqual([]);
+
+      // What ioredis emits when a sharded subscriber cannot connect during a failover: the Cluster stays ready and
+      // retries it, so the role must too (marked down here, it never saw another 'ready' and /health stayed 503).
+      for (let i = 0; i < 3; i++) connections.client('subscriber').emit('error', new Error('Connection is closed.'));
+      expect(connections.status('subscriber').state).toBe('ready');
+      expect(logger.lines.filter((line) => /\[Redis:subscriber\] cluster sharded subscribers: connection to .* closed/.test(line))).toHaveLength(1);
     } finally {
       await cluster.stop();
     }
