@@ -1,6 +1,4 @@
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { once } from 'node:events';
-import type { Redis } from 'ioredis';
 import { CapturingLogger } from '../../test/support/capturing-logger';
 import { parsePrometheusText, total, type Sample } from '../../test/support/prometheus-text';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
@@ -8,6 +6,15 @@ import { loadConfig } from '../config';
 import { MetricsRegistry } from '../metrics';
 import { RedisConnections } from './redis-connections';
 import { RedisMetrics } from './redis.metrics';
+import type { RedisClient } from './command-counter';
+
+/**
+ * The next `event` of the client. Not events.once: that rejects on an 'error' first, and a client reconnecting to a
+ * server not yet back emits ECONNREFUSED before its 'ready'.
+ */
+function next(client: RedisClient, event: 'ready' | 'reconnecting'): Promise<void> {
+  return new Promise((resolve) => client.once(event, () => resolve()));
+}
 
 CapturingLogger.install();
 /** The clients of the one-Redis layout (REDIS_CACHE_URL unset: the cache roles share them). */
@@ -24,7 +31,7 @@ async function connected(redis: RedisServer): Promise<{ connections: RedisConnec
   open.push(connections);
   const registry = new MetricsRegistry();
   new RedisMetrics(registry, connections);
-  await Promise.all(REDIS_ROLES.map((role) => once(connections.client(role), 'ready')));
+  await Promise.all(REDIS_ROLES.map((role) => next(connections.client(role), 'ready')));
   return { connections, scrape: async () => parsePrometheusText(await registry.metrics()) };
 }
 
@@ -42,7 +49,7 @@ describe('RedisMetrics', () => {
     const readySeries = up.filter((sample) => sample.name === 'pharmacare_redis_connection_ready');
     expect(readySeries.map((sample) => sample.labels)).toEqual(REDIS_ROLES.map((role) => ({ role, endpoint: 'REDIS_URL' })));
 
-    const reconnecting = REDIS_ROLES.map((role) => once(connections.client(role), 'reconnecting'));
+    const reconnecting = REDIS_ROLES.map((role) => next(connections.client(role), 'reconnecting'));
     await redis.kill();
     await Promise.all(reconnecting);
     const down = await scrape();
@@ -53,7 +60,7 @@ describe('RedisMetrics', () => {
       expect(total(down, 'pharmacare_redis_reconnect_attempts_total', { role })).toBeGreaterThanOrEqual(1);
     }
 
-    const ready = REDIS_ROLES.map((role) => once(connections.client(role) as Redis, 'ready'));
+    const ready = REDIS_ROLES.map((role) => next(connections.client(role), 'ready'));
     await redis.restart();
     await Promise.all(ready);
     const back = await scrape();
