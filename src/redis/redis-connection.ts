@@ -35,7 +35,7 @@ export interface RedisConnectionHistory {
 
 const SUMMARY_INTERVAL_MS = 60_000;
 /** Errors that retrying faster cannot fix: retried at the slowest pace. */
-const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database', 'cluster']);
+const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database']);
 /**
  * Errors that are the consequence of an earlier one in the same handshake or the next (a refused SELECT cut by us,
  * a full server's reset): the earlier diagnosis stands and is not logged again.

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { isClusterClient, type RedisClient } from './command-counter';
 import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
@@ -50,7 +51,7 @@ async function stillIn(kind: RedisRefusalKind, redis: RedisClient): Promise<bool
   return states.includes(true) ? true : states.length > 0 && states.every((state) => state === false) ? false : undefined;
 }
 
-async function nodeStillIn(kind: RedisRefusalKind, redis: RedisClient): Promise<boolean | undefined> {
+async function nodeStillIn(kind: RedisRefusalKind, redis: Redis): Promise<boolean | undefined> {
   const section = kind === 'oom' ? 'memory' : kind === 'readonly' ? 'replication' : kind === 'loading' ? 'persistence' : undefined;
   if (!section) return undefined;
   const info = await withDeadline(redis.info(section), INFO_TIMEOUT_MS, () => '');
