@@ -79,11 +79,15 @@ function scriptKind(args: readonly string[]): string {
   const numberOfKeys = Number(args[2]);
   const firstKey = args[3] ?? '';
   const argv = args.length - 3 - numberOfKeys;
-  if (firstKey === `${PRESENCE_ROOT}instances`) {
-    if (numberOfKeys === 5) return 'acquire';
-    if (numberOfKeys === 2) return argv === 4 ? 'heartbeat' : 'leave';
+  if (firstKey === `${PRESENCE_ROOT}live`) {
+    if (numberOfKeys === 3) return argv === 5 ? 'register' : 'deregister';
+    return 'heartbeat';
   }
-  if (numberOfKeys === 3 && firstKey.startsWith(`${PRESENCE_ROOT}held:`)) return 'release';
+  if (firstKey.startsWith(`${PRESENCE_ROOT}held:`)) {
+    if (numberOfKeys === 3) return 'release';
+    if (numberOfKeys === 4) return argv === 3 ? 'acquire' : 'reap';
+  }
+  if (firstKey.startsWith(`${PRESENCE_ROOT}orphans:`)) return 'finish reap';
   return 'other script';
 }
 
@@ -201,6 +205,8 @@ interface Tally {
   statsTotal: number;
   breakdown: string;
   heartbeats: number;
+  /** Registry calls: heartbeats, and an instance's first acquire in a tenant registering it there. */
+  registry: number;
 }
 
 function tally(window: Window, polls: number): Tally {
@@ -216,6 +222,7 @@ function tally(window: Window, polls: number): Tally {
     luaTotal: total(window.lua),
     statsTotal: total(stats),
     heartbeats: window.scripts.get('heartbeat') ?? 0,
+    registry: (window.scripts.get('heartbeat') ?? 0) + (window.scripts.get('register') ?? 0),
     breakdown: `scripts: ${countsOrNone(window.scripts)}; other commands: ${countsOrNone(others)}; inside scripts: ${countsOrNone(window.lua)}`,
   };
 }
@@ -405,6 +412,8 @@ interface Storm {
   users: number;
   window: Window;
   polls: number;
+  /** Connect storms: distinct (tenant, instance) pairs, the most register calls the storm may make. */
+  tenantInstances?: number;
   connectedMs?: number;
   viewMs: number;
   view: Polled;
@@ -513,6 +522,7 @@ async function connectStorm(
       users,
       window,
       polls: result.view.requests + result.recheck.requests + (watched?.requests ?? 0),
+      tenantInstances: new Set(plans.map((plan) => `${plan.app}/${plan.tenant}`)).size,
       connectedMs: result.opened.connectedMs,
       viewMs: result.view.elapsedMs,
       view: result.view,
@@ -554,10 +564,10 @@ async function disconnectStorm(
   return { label, sockets: clients.length, users, window, polls: result.requests, viewMs: result.elapsedMs, view: result };
 }
 
-/** Client-issued script calls and commands of a storm window without the heartbeats (exact: one EVALSHA each). */
+/** Client-issued script calls and commands of a storm window without the registry calls (exact: one EVALSHA each). */
 function perUser(storm: Storm): { scripts: number; client: number } {
   const t = tally(storm.window, storm.polls);
-  return { scripts: (t.scriptCalls - t.heartbeats) / storm.users, client: (t.clientTotal - t.heartbeats) / storm.users };
+  return { scripts: (t.scriptCalls - t.registry) / storm.users, client: (t.clientTotal - t.registry) / storm.users };
 }
 
 function stormRow(storm: Storm, baseline?: Storm): Row {
@@ -794,6 +804,7 @@ export async function run(): Promise<BenchResult> {
     for (const storm of [first.storm, second.storm, third.storm]) {
       const t = tally(storm.window, storm.polls);
       const acquires = storm.window.scripts.get('acquire') ?? 0;
+      const registers = storm.window.scripts.get('register') ?? 0;
       const polled =
         storm.watchRounds !== undefined
           ? `, wrong in ${storm.wrongRounds} of ${storm.watchRounds} polling rounds during it${storm.wrongRounds ? ` for ${formatMs(storm.wrongSpanMs ?? 0)} ms (${storm.firstWrongDuringWatch})` : ''}`
@@ -817,13 +828,17 @@ export async function run(): Promise<BenchResult> {
           label: `${storm.label}: one acquire script call per user (${acquires} for ${storm.users} users; all script calls ${t.scriptCalls}, of which heartbeats ${t.heartbeats})`,
           ok: acquires === storm.users,
         },
+        {
+          label: `${storm.label}: at most one register script call per tenant and instance (${registers} for ${storm.tenantInstances} pairs)`,
+          ok: registers <= (storm.tenantInstances ?? 0),
+        },
       );
     }
     const oneSocketPerUser = perUser(first.storm);
     const twoTabsPerUser = perUser(second.storm);
     checks.push({
       label:
-        `extra tabs cost no script calls: ${oneSocketPerUser.scripts.toFixed(2)} script calls per user with 1 socket, ${twoTabsPerUser.scripts.toFixed(2)} with ${TABS} (heartbeats left out); ` +
+        `extra tabs cost no script calls: ${oneSocketPerUser.scripts.toFixed(2)} script calls per user with 1 socket, ${twoTabsPerUser.scripts.toFixed(2)} with ${TABS} (heartbeats and registrations left out); ` +
         `client commands per user ${oneSocketPerUser.client.toFixed(2)} → ${twoTabsPerUser.client.toFixed(2)}: each tab still costs its snapshot HGETALL`,
       ok: oneSocketPerUser.scripts === 1 && twoTabsPerUser.scripts === 1,
     });
@@ -879,12 +894,12 @@ export async function run(): Promise<BenchResult> {
         `Storm 2 (the tabs baseline) has ${TAB_TENANTS} tenants × ${USERS_PER_TENANT} users × ${TABS} sockets, both tabs of a user on the user's instance and opened back to back (the second usually while the first's acquire is in flight): ${tabs.length} sockets, ${tabs.length / 2} per instance, for half the users; it runs while each instance still holds one idle user, so both leases are live, as they were (freshly registered) in storm 1. Tabs of one user on different instances would cost one acquire per instance (by design). ` +
         `Storm 3 has ${AFTER_IDLE_TENANTS} tenants × ${USERS_PER_TENANT} users × 1 socket (shaped like storm 1) and starts after the 0-socket window, i.e. after both instances had no user for over ${((IDLE_SETTLE_MS + IDLE_WINDOW_MS) / 1000).toFixed(0)} s: longer than their ${(2 * HEARTBEAT_MS) / 1000} s lease, with nobody heartbeating to reap them, so both are still in the instances set with no lease — the morning after a quiet night. Its views are polled throughout its watch.`,
       `Times: "connected ms" from the first socket created to the last one connected; "view right ms" from the same start (connect) or from closing every socket (disconnect) until GET /presence on both instances lists exactly the expected users for every tenant (polled from the moment all sockets are connected, ${POLL_CONCURRENCY} requests in flight, ${POLL_INTERVAL_MS} ms between rounds, each tenant×instance dropped from the poll once right). After a connect storm the bench waits ${WATCH_MS / 1000} s (two heartbeat intervals: every instance heartbeats at least once), then checks every view again; "presence:offline received" counts the offline events the storm's sockets got from the first connect to the end of the watch (a connect storm should cause none); "looked offline ms" is, per such event, the time until the same socket heard that user online again.`,
-      `Commands: every window is measured twice. INFO commandstats (before/after, the bench's INFO and ECHO markers taken out) counts every command redis-server ran, including those run inside a script ("all cmds"). A MONITOR connection splits them into client-issued commands (EVALSHA/EVAL and anything else the apps sent, "client cmds"; each EVALSHA classified by its keys as acquire, release, heartbeat or leave) and commands run inside scripts. ` +
+      `Commands: every window is measured twice. INFO commandstats (before/after, the bench's INFO and ECHO markers taken out) counts every command redis-server ran, including those run inside a script ("all cmds"). A MONITOR connection splits them into client-issued commands (EVALSHA/EVAL and anything else the apps sent, "client cmds"; each EVALSHA classified by its keys as register, acquire, release, heartbeat, reap or deregister) and commands run inside scripts. ` +
         `Each GET /presence costs one HGETALL (calibration check), so the bench's own polls are subtracted as one HGETALL each (storms 1–3: ${first.storm.polls}, ${second.storm.polls}, ${third.storm.polls}; disconnects: ${firstOff.polls}, ${secondOff.polls}). The connect windows run from the first socket to the end of the watch.`,
       `Idle: each window starts ${IDLE_SETTLE_MS / 1000} s after the last change (past the next heartbeat) and lasts ${IDLE_WINDOW_MS / 1000} s; per minute = count ÷ window × 60 s. Order: 2,000 sockets (right after storm 1), 1 socket on instance 1, 1 socket on each instance, (storm 2 and its disconnect), 0 sockets (both instances idle after having held users). ` +
         "In the 1-socket window, instance 1's heartbeat reaps instance 2 (no users, lease lapsed): a few more commands inside that script, no extra call. " +
         'Heartbeats scale with the instances that hold users, not with sockets: 1 socket keeps one instance heartbeating, 2,000 sockets on two instances keep both, so the fair baseline for 2,000 sockets is 1 socket per instance (× 1 socket per instance); against a single socket the ratio is the number of busy instances.',
-      `Per connect: a socket costs one HGETALL (its presence:snapshot) whether or not it is the user's first; the user's first socket on an instance also costs the acquire script call and one PUBLISH (presence:online to the tenant room through the Redis adapter). Per disconnect: the user's last socket costs the release script call and one PUBLISH (presence:offline); other sockets cost nothing.`,
+      `Per connect: a socket costs one HGETALL (its presence:snapshot) whether or not it is the user's first; the user's first socket on an instance also costs the acquire script call and one PUBLISH (presence:online to the tenant room through the Redis adapter), and the first user of a tenant on an instance one register call (the tenant listed under the instance, for a reaper to find). Per disconnect: the user's last socket costs the release script call and one PUBLISH (presence:offline); other sockets cost nothing.`,
       'MONITOR adds a little work to redis-server for every command; the commandstats counts do not depend on it.',
     );
     return { rows, notes, checks };

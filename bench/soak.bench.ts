@@ -179,7 +179,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
   const growth = Array.from({ length: INSTANCES }, (_unused, i) => median(late.map((s) => s.rssMiB[i])) / median(early.map((s) => s.rssMiB[i])) - 1);
 
   const reportCacheBound = Math.ceil((REPORT_TTL_SECONDS * 1000) / JOB_INTERVAL_MS) + WARM_REPORTS;
-  const presenceBound = 1 + 2 * INSTANCES + 2 * TENANTS;
+  const presenceBound = 1 + 2 * INSTANCES + (2 + INSTANCES) * TENANTS;
   const keyBound = BULLMQ_FIXED_KEYS + KEEP_COMPLETED.count + KEEP_FAILED.count + IN_FLIGHT_JOBS * 2 + reportCacheBound + TENANTS + presenceBound;
   const maxKeys = Math.max(...samples.map((s) => s.dbsize));
   const maxTagMembers = Math.max(...samples.map((s) => s.tagMembers));
@@ -226,7 +226,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
     `Process layout: ${INSTANCES} × APP_ROLE=all on one redis-server (in memory), ${TENANTS * USERS_PER_TENANT} Socket.io clients (${CHURN_PER_SAMPLE} leave and ${CHURN_PER_SAMPLE} new ones join every ${SAMPLE_EVERY_MS / 1000} s), 4 HTTP loops (20 ms pause) over cached and uncached routes, one report posted every ${JOB_INTERVAL_MS} ms.`,
     `Settings: REPORT_TTL_SECONDS=${REPORT_TTL_SECONDS}, CACHE_MEMORY_TTL_SECONDS=${CACHE_MEMORY_TTL_SECONDS}, PRESENCE_TTL_SECONDS=${PRESENCE_TTL_SECONDS} (retention reached within the ${WARMUP_MS / 1000} s warm-up); duration ${DURATION_MS / 1000} s (SOAK_SECONDS).`,
     `HTTP latency: p50 ${formatMs(latency.p50)} ms, p99 ${formatMs(latency.p99)} ms, max ${formatMs(latency.max)} ms over ${latency.n} requests.`,
-    `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED.count} completed + ${KEEP_FAILED.count} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (instances set, a lease and a held set per instance, holders and online per tenant).`,
+    `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED.count} completed + ${KEEP_FAILED.count} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (the live set, a lease and a tenants set per instance, holders, online and a held set per instance per tenant).`,
     'Memory is VmRSS from /proc/<pid>/status: what the operating system holds for the process, heap and buffers together.',
   ];
   return { rows, checks, notes };

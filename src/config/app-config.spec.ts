@@ -425,11 +425,11 @@ describe('loadConfig hostile-input settings', () => {
 });
 
 describe('loadConfig REDIS_CLUSTER', () => {
-  it('keeps the single-Redis key layout unless set; set, hash-tags the queue and presence prefixes', () => {
+  it('keeps the single-Redis key layout unless set; set, hash-tags the queue prefix (presence tags its keys itself)', () => {
     const single = loadConfig({ REDIS_URL: 'redis://127.0.0.1:7000' }).redis;
     expect(single).toMatchObject({ cluster: false, queuePrefix: 'pharmacare', presencePrefix: 'pharmacare:presence' });
     const cluster = loadConfig({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER: 'true', REDIS_KEY_PREFIX: 'pharmacare:staging' }).redis;
-    expect(cluster).toMatchObject({ cluster: true, queuePrefix: '{pharmacare:staging}', presencePrefix: '{pharmacare:staging:presence}' });
+    expect(cluster).toMatchObject({ cluster: true, queuePrefix: '{pharmacare:staging}', presencePrefix: 'pharmacare:staging:presence' });
   });
 
   it('refuses a database number (a cluster has only 0), and wants REDIS_URL in production only (development starts a private cluster)', () => {

@@ -100,7 +100,7 @@ export interface RedisConfig {
   readonly cluster: boolean;
   /** BullMQ's prefix and the tenant quotas': `{pharmacare}` on a cluster (BullMQ's scripts touch a queue's keys together), else keyPrefix. */
   readonly queuePrefix: string;
-  /** The root of the presence keys: `{pharmacare:presence}` on a cluster (its reaping scripts touch them together), else `pharmacare:presence`. */
+  /** The root of the presence keys, `pharmacare:presence`; on a cluster they carry hash tags of their own (the registry's, each tenant's). */
   readonly presencePrefix: string;
   readonly commandTimeoutMs: number;
 }
@@ -271,7 +271,7 @@ export function loadConfig(env: Env): AppConfig {
       keyPrefix: vars.REDIS_KEY_PREFIX,
       cluster: vars.REDIS_CLUSTER,
       queuePrefix: vars.REDIS_CLUSTER ? `{${vars.REDIS_KEY_PREFIX}}` : vars.REDIS_KEY_PREFIX,
-      presencePrefix: vars.REDIS_CLUSTER ? `{${vars.REDIS_KEY_PREFIX}:presence}` : `${vars.REDIS_KEY_PREFIX}:presence`,
+      presencePrefix: `${vars.REDIS_KEY_PREFIX}:presence`,
       commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
     },
     jwt: { secret: jwtSecret, generated, maxAgeSeconds: vars.JWT_MAX_AGE_SECONDS },

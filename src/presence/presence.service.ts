@@ -5,7 +5,7 @@ import type { Principal } from '../auth';
 import { AppConfig } from '../config';
 import { InjectRedis, type RedisClient } from '../redis';
 import { OfflineEvent, OnlineEvent, OnlineUser, PRESENCE_EVENTS } from './presence.constants';
-import { definePresenceScripts, PresenceKeys, PresenceRedis } from './presence.scripts';
+import { PresenceStore } from './presence-store';
 import { PresenceSockets } from './presence-sockets';
 import { RealtimeService } from './realtime.service';
 
@@ -29,19 +29,20 @@ const SHUTDOWN_RESERVE_MS = 2_000;
 
 /**
  * Who is online, per tenant, across instances. Costs do not grow with sockets: a user's first socket on an
- * instance and their last one leaving (after the offline grace) are one script call each; further tabs only
- * change a local counter. Each instance holds a lease; a heartbeat every third of the TTL refreshes it and
- * releases the users of instances whose lease ran out (SIGKILL, crash), in one script call.
+ * instance and their last one leaving (after the offline grace) are one script call each (one more the first time
+ * the instance holds someone of that tenant); further tabs only change a local counter. Each instance holds a
+ * lease; a heartbeat every third of the TTL refreshes it and claims instances whose lease ran out (SIGKILL, crash),
+ * whose users this instance then releases, one script call per tenant they held users in.
  */
 @Injectable()
 export class PresenceService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Presence');
-  readonly instanceId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  private readonly keys: PresenceKeys;
-  private readonly redis: PresenceRedis;
+  private readonly store: PresenceStore;
+  private readonly redis: RedisClient;
   private readonly users = new Map<string, LocalUser>();
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeatRunning?: Promise<void>;
+  private reaping?: Promise<void>;
   private redisFailing = false;
   /**
    * A presence command failed (timed out, connection dropped): it may still have run in Redis with its reply
@@ -59,8 +60,14 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly realtime: RealtimeService,
     private readonly config: AppConfig,
   ) {
-    this.keys = new PresenceKeys(config.redis.presencePrefix, this.instanceId);
-    this.redis = definePresenceScripts(redis);
+    this.redis = redis;
+    const baseId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.store = new PresenceStore(redis, config.redis.presencePrefix, config.redis.cluster, baseId, 2 * this.heartbeatIntervalMs);
+  }
+
+  /** This instance's current incarnation in Redis. */
+  get instanceId(): string {
+    return this.store.instanceId;
   }
 
   onApplicationBootstrap(): void {
@@ -86,10 +93,6 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     return Math.floor(this.config.presence.ttlMs / 3);
   }
 
-  private get leaseMs(): string {
-    return String(2 * this.heartbeatIntervalMs);
-  }
-
   /** Users this instance holds (or is about to release after the grace). */
   localUsers(): number {
     return this.users.size;
@@ -104,7 +107,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
 
   /** A socket of the principal connected here. Resolves once Redis has been told (or failed to be). */
   async connect(principal: Principal): Promise<void> {
-    const key = PresenceKeys.member(principal.tenantId, principal.userId);
+    const key = localKey(principal.tenantId, principal.userId);
     let user = this.users.get(key);
     if (!user) {
       user = { tenantId: principal.tenantId, userId: principal.userId, sockets: 0, held: false, lastSeen: Date.now() };
@@ -120,7 +123,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
 
   /** A socket of the principal left. The user is released only after the offline grace, if no socket came back. */
   disconnect(principal: Principal): void {
-    const key = PresenceKeys.member(principal.tenantId, principal.userId);
+    const key = localKey(principal.tenantId, principal.userId);
     const user = this.users.get(key);
     if (!user || user.sockets === 0) return;
     user.sockets -= 1;
@@ -136,7 +139,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async snapshot(tenantId: string): Promise<OnlineUser[]> {
-    const online = await this.redis.hgetall(this.keys.online(tenantId));
+    const online = await this.store.online(tenantId);
     return Object.entries(online)
       .map(([userId, since]) => ({ userId, since: new Date(Number(since)).toISOString() }))
       .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
@@ -154,11 +157,11 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private async runSync(user: LocalUser): Promise<void> {
-    const key = PresenceKeys.member(user.tenantId, user.userId);
+    const key = localKey(user.tenantId, user.userId);
     try {
       while (!this.draining && this.users.get(key) === user && user.held !== this.wanted(user)) {
-        if (this.wanted(user)) await this.acquire(user, key);
-        else await this.release(user, key);
+        if (this.wanted(user)) await this.acquire(user);
+        else await this.release(user);
       }
       this.redisRecovered();
     } catch (error) {
@@ -168,37 +171,25 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     if (!this.draining && !this.wanted(user) && !user.held && this.users.get(key) === user) this.users.delete(key);
   }
 
-  private async acquire(user: LocalUser, key: string): Promise<void> {
-    const reply = await this.redis.presenceAcquire(
-      this.keys.instances,
-      this.keys.lease,
-      this.keys.held,
-      this.keys.holders(user.tenantId),
-      this.keys.online(user.tenantId),
-      this.instanceId,
-      this.leaseMs,
-      key,
-      user.userId,
-      String(Date.now()),
-    );
-    const [registered, wentOnline, since] = reply as [number, number, string];
+  private async acquire(user: LocalUser): Promise<void> {
+    const { wentOnline, sinceMs, reincarnated } = await this.store.acquire(user.tenantId, user.userId);
     user.held = true;
-    if (registered === 1) this.resyncAllExcept(user);
-    if (wentOnline === 1) {
-      const event: OnlineEvent = { userId: user.userId, since: new Date(Number(since)).toISOString() };
+    if (reincarnated) this.resyncAllExcept(user);
+    if (wentOnline) {
+      const event: OnlineEvent = { userId: user.userId, since: new Date(sinceMs).toISOString() };
       this.realtime.emitToTenant(user.tenantId, PRESENCE_EVENTS.online, event);
     }
   }
 
-  private async release(user: LocalUser, key: string): Promise<void> {
-    const wentOffline = await this.redis.presenceRelease(this.keys.held, this.keys.holders(user.tenantId), this.keys.online(user.tenantId), key, user.userId);
+  private async release(user: LocalUser): Promise<void> {
+    const wentOffline = await this.store.release(user.tenantId, user.userId);
     user.held = false;
-    if (wentOffline === 1) this.emitOffline(user.tenantId, user.userId, user.lastSeen);
+    if (wentOffline) this.emitOffline(user.tenantId, user.userId, user.lastSeen);
   }
 
   /**
-   * Redis may not hold what this instance believes: the instances set did not list it (it is new, or another
-   * instance reaped it after its lease ran out during a stall or an outage), or a command's outcome is unknown.
+   * Redis may not hold what this instance believes: another instance reaped it after its lease ran out during a
+   * stall or an outage (it is a new incarnation now, holding nothing), or a command's outcome is unknown.
    * Acquire and release are both idempotent, so each user gets the one that matches what it wants, whatever
    * this instance thought Redis held.
    */
@@ -222,16 +213,16 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private async runHeartbeat(): Promise<void> {
-    let reply: unknown;
+    let beat: Awaited<ReturnType<PresenceStore['heartbeat']>>;
     try {
-      reply = await this.redis.presenceHeartbeat(this.keys.instances, this.keys.lease, this.instanceId, this.leaseMs, String(Date.now()), this.keys.root);
+      beat = await this.store.heartbeat(new Set([...this.users.values()].map((user) => user.tenantId)));
     } catch (error) {
       this.redisFailed(error);
       return;
     }
-    const [registered, ...released] = reply as [number, ...string[]];
-    this.emitReleased(released, Date.now());
-    if (registered === 1 || this.outcomeUnknown) {
+    // Not awaited: a lease renewal must never wait for a reap, which may visit many tenants.
+    if (beat.claims.length > 0) this.reaping ??= this.reap(beat.claims).finally(() => (this.reaping = undefined));
+    if (beat.reincarnated || this.outcomeUnknown) {
       this.outcomeUnknown = false;
       this.resyncAllExcept();
     } else {
@@ -241,6 +232,15 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     // A heartbeat can pass while the users' own commands still fail (a full Redis takes the lease refresh but
     // refuses new members): in sync only once every user is.
     this.redisRecovered();
+  }
+
+  private async reap(claims: readonly string[]): Promise<void> {
+    try {
+      await this.store.reap(claims, (tenantId, userIds) => this.emitReleased(tenantId, userIds));
+    } catch (error) {
+      // The claims stay this instance's; the next heartbeat hands them back to try again.
+      this.redisFailed(error);
+    }
   }
 
   /**
@@ -265,11 +265,11 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     await this.heartbeatRunning;
+    await this.reaping;
     await Promise.all([...this.users.values()].map((user) => user.syncing));
     try {
-      const released = (await this.redis.presenceLeave(this.keys.instances, this.keys.lease, this.instanceId, this.keys.root)) as string[];
-      this.emitReleased(released, Date.now());
-      this.logger.log(`released ${this.users.size} users (${released.length / 2} went offline) in ${Date.now() - started} ms`);
+      const offline = await this.store.leave((tenantId, userIds) => this.emitReleased(tenantId, userIds));
+      this.logger.log(`released ${this.users.size} users (${offline} went offline) in ${Date.now() - started} ms`);
     } catch (error) {
       this.logger.warn(
         `could not release this instance's users (${describe(error)}): another instance reaps them within PRESENCE_TTL_SECONDS (${this.config.presence.ttlMs / 1000})`,
@@ -278,14 +278,10 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     this.users.clear();
   }
 
-  /** Offline events for [tenant, user, tenant, user, ...] as returned by the reaping scripts. */
-  private emitReleased(flat: readonly string[], fallbackLastSeen: number): void {
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const tenantId = flat[i];
-      const userId = flat[i + 1];
-      const local = this.users.get(PresenceKeys.member(tenantId, userId));
-      this.emitOffline(tenantId, userId, local?.lastSeen ?? fallbackLastSeen);
-    }
+  /** Offline events for users no instance holds any more, released by a reap or by this instance's leave. */
+  private emitReleased(tenantId: string, userIds: readonly string[]): void {
+    const now = Date.now();
+    for (const userId of userIds) this.emitOffline(tenantId, userId, this.users.get(localKey(tenantId, userId))?.lastSeen ?? now);
   }
 
   private emitOffline(tenantId: string, userId: string, lastSeen: number): void {
@@ -306,6 +302,11 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     this.redisFailing = false;
     this.logger.log('presence back in sync with Redis');
   }
+}
+
+/** JSON: ids may contain any character, so no pair of them can spell another's key. */
+function localKey(tenantId: string, userId: string): string {
+  return JSON.stringify([tenantId, userId]);
 }
 
 function describe(error: unknown): string {
