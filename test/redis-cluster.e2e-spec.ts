@@ -190,11 +190,15 @@ describe('on a 3-master Redis Cluster (REDIS_CLUSTER=true)', () => {
     expect(holders.size).toBe(3);
     for (const key of everyKey.filter((candidate) => /^pharmacare:cache(-tags|-lock)?:/.test(candidate))) expect(key).toMatch(/^pharmacare:cache(-tags|-lock)?:\{t:[^}]+\}:/);
 
-    // Presence keys share their own slot, on the master that serves it.
+    // Presence: the registry in its own slot; the author's tenant's online users in that tenant's slot, beside its cache.
     const presenceKeys = everyKey.filter((key) => key.includes('presence'));
-    expect(presenceKeys.length).toBeGreaterThan(0);
-    for (const key of presenceKeys) expect(key.startsWith('{pharmacare:presence}:')).toBe(true);
-    expect(keysByNode.get(owner(calculateSlot('{pharmacare:presence}')))).toEqual(expect.arrayContaining(presenceKeys));
+    const registryKeys = presenceKeys.filter((key) => key.startsWith('{pharmacare:presence}:'));
+    const tenantKeys = presenceKeys.filter((key) => key.startsWith(`pharmacare:presence:{t:${tenants[0]}}:`));
+    expect(registryKeys).toEqual(expect.arrayContaining(['{pharmacare:presence}:live']));
+    expect(tenantKeys).toEqual(expect.arrayContaining([`pharmacare:presence:{t:${tenants[0]}}:online`, `pharmacare:presence:{t:${tenants[0]}}:holders`]));
+    expect(presenceKeys.sort()).toEqual([...registryKeys, ...tenantKeys].sort());
+    expect(keysByNode.get(owner(calculateSlot('{pharmacare:presence}')))).toEqual(expect.arrayContaining(registryKeys));
+    expect(keysByNode.get(owner(tenantSlot(tenants[0])))).toEqual(expect.arrayContaining(tenantKeys));
   }, 60_000);
 
   it("invalidates a tenant's tagged entries in the other instance's memory tier too, for tenants on different slots", async () => {
