@@ -229,6 +229,30 @@ describe('instances leaving', () => {
     expect((await observer.request<Snapshot>('presence:list')).users.map((user) => user.userId)).toEqual(['ivan', 'observer']);
   });
 
+  it('a stall past the lease: its user goes offline once, and online again when it resumes, as a new incarnation', async () => {
+    const c = await startApp();
+    extraApps.push(c);
+    const observer = await connect(a, 'observer', 'stall-tenant');
+    const olga = await connect(c, 'olga', 'stall-tenant');
+    await olga.waitFor('presence:snapshot');
+    const first = await observer.waitFor<OnlineEvent>('presence:online', about('olga'));
+    const reapsBefore = a.matching(/\[Presence\] reaped /).length;
+
+    // Frozen past its lease (two thirds of the TTL), with olga's socket still open: A reaps it.
+    await c.whilePaused(() => observer.waitFor('presence:offline', about('olga'), (TTL_SECONDS + 2) * 1000));
+    const rejoined = await c.waitForLine(/another instance reaped this one/, TTL_SECONDS * 1000);
+    expect(rejoined).toMatch(/rejoined as \S+\.1; acquiring its users again \(1\)/);
+    const again = await observer.waitFor<OnlineEvent>('presence:online', (event) => event.userId === 'olga' && event.since !== first.since, TTL_SECONDS * 1000);
+    expect(Date.parse(again.since)).toBeGreaterThan(Date.parse(first.since));
+
+    expect(observer.all('presence:offline', about('olga'))).toHaveLength(1);
+    expect(a.matching(/\[Presence\] reaped /).length - reapsBefore).toBe(1);
+    expect(a.matching(/\[Presence\] reaped /).at(-1)).toMatch(/: 1 went offline/);
+    expect((await presenceOf(a, tokenFor('x', 'stall-tenant'))).body).toEqual({
+      users: [expect.objectContaining({ userId: 'observer' }), expect.objectContaining({ userId: 'olga' })],
+    });
+  }, 30_000);
+
   it("SIGKILL: a survivor announces the dead instance's users offline within PRESENCE_TTL_SECONDS", async () => {
     const observer = await connect(a, 'observer', 'crash-tenant');
     const kate = await connect(b, 'kate', 'crash-tenant');

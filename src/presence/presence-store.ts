@@ -39,7 +39,7 @@ export class PresenceStore {
     root: string,
     cluster: boolean,
     private readonly baseId: string,
-    private readonly leaseMs: number,
+    readonly leaseMs: number,
   ) {
     this.redis = definePresenceScripts(redis);
     this.keys = new PresenceKeys(root, cluster);

@@ -174,7 +174,10 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   private async acquire(user: LocalUser): Promise<void> {
     const { wentOnline, sinceMs, reincarnated } = await this.store.acquire(user.tenantId, user.userId);
     user.held = true;
-    if (reincarnated) this.resyncAllExcept(user);
+    if (reincarnated) {
+      this.rejoined();
+      this.resyncAllExcept(user);
+    }
     if (wentOnline) {
       const event: OnlineEvent = { userId: user.userId, since: new Date(sinceMs).toISOString() };
       this.realtime.emitToTenant(user.tenantId, PRESENCE_EVENTS.online, event);
@@ -222,6 +225,7 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
     }
     // Not awaited: a lease renewal must never wait for a reap, which may visit many tenants.
     if (beat.claims.length > 0) this.reaping ??= this.reap(beat.claims).finally(() => (this.reaping = undefined));
+    if (beat.reincarnated) this.rejoined();
     if (beat.reincarnated || this.outcomeUnknown) {
       this.outcomeUnknown = false;
       this.resyncAllExcept();
@@ -235,12 +239,23 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private async reap(claims: readonly string[]): Promise<void> {
+    let offline = 0;
     try {
-      await this.store.reap(claims, (tenantId, userIds) => this.emitReleased(tenantId, userIds));
+      await this.store.reap(claims, (tenantId, userIds) => {
+        offline += userIds.length;
+        this.emitReleased(tenantId, userIds);
+      });
+      this.logger.log(`reaped ${claims.join(', ')} (lease ran out without a shutdown): ${offline} went offline`);
     } catch (error) {
       // The claims stay this instance's; the next heartbeat hands them back to try again.
       this.redisFailed(error);
     }
+  }
+
+  private rejoined(): void {
+    this.logger.warn(
+      `another instance reaped this one (its lease ran out: a stall or a Redis outage longer than ${this.store.leaseMs} ms); rejoined as ${this.instanceId}; acquiring its users again (${this.users.size})`,
+    );
   }
 
   /**
