@@ -88,6 +88,7 @@ function scriptKind(args: readonly string[]): string {
     if (numberOfKeys === 4) return argv === 3 ? 'acquire' : 'reap';
   }
   if (firstKey.startsWith(`${PRESENCE_ROOT}orphans:`)) return 'finish reap';
+  if (firstKey === `${PRESENCE_ROOT}instances`) return 'reap previous release';
   return 'other script';
 }
 
@@ -205,7 +206,7 @@ interface Tally {
   statsTotal: number;
   breakdown: string;
   heartbeats: number;
-  /** Registry calls: heartbeats, and an instance's first acquire in a tenant registering it there. */
+  /** Registry calls: heartbeats, an instance's first acquire in a tenant registering it there, and each process's one look for instances of the previous release. */
   registry: number;
 }
 
@@ -222,7 +223,7 @@ function tally(window: Window, polls: number): Tally {
     luaTotal: total(window.lua),
     statsTotal: total(stats),
     heartbeats: window.scripts.get('heartbeat') ?? 0,
-    registry: (window.scripts.get('heartbeat') ?? 0) + (window.scripts.get('register') ?? 0),
+    registry: ['heartbeat', 'register', 'reap previous release'].reduce((sum, kind) => sum + (window.scripts.get(kind) ?? 0), 0),
     breakdown: `scripts: ${countsOrNone(window.scripts)}; other commands: ${countsOrNone(others)}; inside scripts: ${countsOrNone(window.lua)}`,
   };
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Cluster, Redis } from 'ioredis';
 import { RedisCluster } from '../../test/support/redis-cluster';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
@@ -51,16 +51,21 @@ function recorder(): { told: string[]; released: ReleasedUsers } {
   return { told, released: (tenantId, userIds) => told.push(...userIds.map((userId) => `${tenantId}/${userId}`)) };
 }
 
+/** Where no instance of the release before this layout ever ran, the heartbeat has nobody of theirs to release. */
+const noPreviousRelease: ReleasedUsers = (tenantId) => {
+  throw new Error(`released a previous release's users of ${tenantId}`);
+};
+
 const leaseRunsOut = () => new Promise((resolve) => setTimeout(resolve, SHORT_LEASE_MS + 50));
 
 /** A heartbeat learns the live instances; the next one may claim those whose lease ran out. */
 async function heartbeatTwice(survivor: PresenceStore, holding: string[] = []): Promise<string[]> {
-  await survivor.heartbeat(new Set(holding));
-  const { claims } = await survivor.heartbeat(new Set(holding));
+  await survivor.heartbeat(new Set(holding), noPreviousRelease);
+  const { claims } = await survivor.heartbeat(new Set(holding), noPreviousRelease);
   return claims;
 }
 
-describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
+describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
   let keys: PresenceKeys;
 
   beforeAll(async () => {
@@ -98,10 +103,10 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     await dead.acquire('pharmacy', 'shared');
     await survivorA.acquire('pharmacy', 'shared');
     await dead.acquire('other', 'x"y');
-    await Promise.all([survivorA.heartbeat(new Set(['pharmacy'])), survivorB.heartbeat(new Set())]);
+    await Promise.all([survivorA.heartbeat(new Set(['pharmacy']), noPreviousRelease), survivorB.heartbeat(new Set(), noPreviousRelease)]);
     await leaseRunsOut();
 
-    const [a, b] = await Promise.all([survivorA.heartbeat(new Set(['pharmacy'])), survivorB.heartbeat(new Set())]);
+    const [a, b] = await Promise.all([survivorA.heartbeat(new Set(['pharmacy']), noPreviousRelease), survivorB.heartbeat(new Set(), noPreviousRelease)]);
     expect([...a.claims, ...b.claims]).toEqual([dead.instanceId]);
     const { told, released } = recorder();
     await Promise.all([survivorA.reap(a.claims, released), survivorB.reap(b.claims, released)]);
@@ -122,11 +127,11 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     const heir = store();
     for (const tenantId of ['t1', 't2', 't3']) await dead.acquire(tenantId, `user-of-${tenantId}`);
     await reaper.acquire('t1', 'reaper-user');
-    await heir.heartbeat(new Set());
-    await reaper.heartbeat(new Set(['t1']));
+    await heir.heartbeat(new Set(), noPreviousRelease);
+    await reaper.heartbeat(new Set(['t1']), noPreviousRelease);
     await leaseRunsOut();
     // The reaper renews its own lease and claims the dead instance, then reaps one tenant of three and dies.
-    expect(await reaper.heartbeat(new Set(['t1']))).toEqual({ reincarnated: false, claims: [dead.instanceId] });
+    expect(await reaper.heartbeat(new Set(['t1']), noPreviousRelease)).toEqual({ reincarnated: false, claims: [dead.instanceId] });
     const scripts = definePresenceScripts(client);
     const byReaper = (await scripts.presenceReap(...keys.ofInstanceInTenant(dead.instanceId, 't1'), dead.instanceId, String(LONG_LEASE_MS))) as string[];
     expect(byReaper).toEqual(['user-of-t1']);
@@ -140,7 +145,7 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     for (const tenantId of ['t1', 't2', 't3']) expect(await heir.online(tenantId)).toEqual({});
     expect(await client.hgetall(keys.reapers)).toEqual({});
     // Nothing is left to claim: a reap that already ran is not told twice.
-    expect((await heir.heartbeat(new Set())).claims).toEqual([]);
+    expect((await heir.heartbeat(new Set(), noPreviousRelease)).claims).toEqual([]);
   });
 
   it('fences out an instance reaped while alive: its late write is refused and it comes back as a new incarnation', async () => {
@@ -148,7 +153,7 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     const reaper = store();
     await stalled.acquire('pharmacy', 'kept');
     const oldId = stalled.instanceId;
-    await reaper.heartbeat(new Set());
+    await reaper.heartbeat(new Set(), noPreviousRelease);
     await leaseRunsOut();
     const { told, released } = recorder();
     await reaper.reap(await heartbeatTwice(reaper), released);
@@ -170,10 +175,10 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     const stalled = store(SHORT_LEASE_MS);
     const reaper = store();
     await stalled.acquire('pharmacy', 'napping');
-    await reaper.heartbeat(new Set());
+    await reaper.heartbeat(new Set(), noPreviousRelease);
     await leaseRunsOut();
     await reaper.reap(await heartbeatTwice(reaper), recorder().released);
-    expect(await stalled.heartbeat(new Set(['pharmacy']))).toEqual({ reincarnated: true, claims: [] });
+    expect(await stalled.heartbeat(new Set(['pharmacy']), noPreviousRelease)).toEqual({ reincarnated: true, claims: [] });
     expect(await stalled.acquire('pharmacy', 'napping')).toMatchObject({ wentOnline: true, reincarnated: false });
   });
 
@@ -181,12 +186,33 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     const napper = store(SHORT_LEASE_MS);
     const neighbour = store();
     await napper.acquire('pharmacy', 'earlier');
-    await neighbour.heartbeat(new Set());
+    await neighbour.heartbeat(new Set(), noPreviousRelease);
     // Idle instances send no heartbeat: the napper's lease lapses while it stays listed.
     await leaseRunsOut();
     await napper.acquire('pharmacy', 'back');
-    expect((await neighbour.heartbeat(new Set())).claims).toEqual([]);
+    expect((await neighbour.heartbeat(new Set(), noPreviousRelease)).claims).toEqual([]);
     expect(Object.keys(await napper.online('pharmacy')).sort()).toEqual(['back', 'earlier']);
+  });
+
+  it('registers a tenant once however many of its users connect at once, and rejoins once however many find it reaped', async () => {
+    const registrations = jest.spyOn(definePresenceScripts(client), 'presenceRegister');
+    const busy = store(SHORT_LEASE_MS);
+    const storm = await Promise.all(Array.from({ length: 20 }, (_, i) => busy.acquire('storm', `user-${i}`)));
+    expect(storm.filter((acquired) => acquired.wentOnline)).toHaveLength(20);
+    expect(registrations).toHaveBeenCalledTimes(1);
+
+    const reaper = store();
+    await reaper.heartbeat(new Set(), noPreviousRelease);
+    await leaseRunsOut();
+    await reaper.reap(await heartbeatTwice(reaper), recorder().released);
+    registrations.mockClear();
+    const back = await Promise.all(Array.from({ length: 20 }, (_, i) => busy.acquire('storm', `user-${i}`)));
+    expect(back.filter((acquired) => acquired.reincarnated)).toHaveLength(1);
+    expect(busy.instanceId).toMatch(/\.1$/);
+    // One refused (the old incarnation), one fresh.
+    expect(registrations).toHaveBeenCalledTimes(2);
+    expect(Object.keys(await busy.online('storm'))).toHaveLength(20);
+    registrations.mockRestore();
   });
 
   it('forgets a tenant it no longer holds anyone in, so its reap visits only the tenants it holds users in', async () => {
@@ -194,11 +220,27 @@ describe.each(LAYOUTS)('PresenceStore on %s', (_layout, connect) => {
     await instance.acquire('kept', 'a');
     await instance.acquire('left', 'b');
     await instance.release('left', 'b');
-    await instance.heartbeat(new Set(['kept']));
+    await instance.heartbeat(new Set(['kept']), noPreviousRelease);
     expect(await client.smembers(keys.tenants(instance.instanceId))).toEqual(['kept']);
     // A user of the forgotten tenant coming back registers it again.
     await instance.acquire('left', 'b');
     expect((await client.smembers(keys.tenants(instance.instanceId))).sort()).toEqual(['kept', 'left']);
+  });
+
+  // No release before this layout ran on a Cluster.
+  (layout === 'one Redis' ? it : it.skip)('on one Redis, reaps dead instances of the release before this layout, which kept one held set per instance', async () => {
+    // What an instance of that release, SIGKILLed during the rolling deploy, leaves: listed, no lease, holding two users.
+    const old = `${root}:instances`;
+    await client.sadd(old, 'old-dead');
+    await client.sadd(`${root}:held:old-dead`, JSON.stringify(['pharmacy', 'gone']), JSON.stringify(['pharmacy', 'shared']));
+    await client.hset(keys.holders('pharmacy'), 'gone', 1, 'shared', 2);
+    await client.hset(keys.online('pharmacy'), 'gone', 1, 'shared', 1);
+    const { told, released } = recorder();
+    await store().heartbeat(new Set(), released);
+    expect(told).toEqual(['pharmacy/gone']);
+    expect(await client.hgetall(keys.holders('pharmacy'))).toEqual({ shared: '1' });
+    expect(Object.keys(await client.hgetall(keys.online('pharmacy')))).toEqual(['shared']);
+    expect(await client.exists(old, `${root}:held:old-dead`)).toBe(0);
   });
 
   it('on a graceful leave, releases every tenant and leaves the registry', async () => {

@@ -33,6 +33,9 @@ export class PresenceStore {
   private readonly registered = new Set<string>();
   private leaseValidUntil = 0;
   private others: string[] = [];
+  private readonly registering = new Map<string, Promise<boolean>>();
+  /** On one Redis, instances of the release before this layout may still run, or have died holding users. */
+  private previousReleaseMayRun: boolean;
 
   constructor(
     redis: RedisClient,
@@ -43,6 +46,7 @@ export class PresenceStore {
   ) {
     this.redis = definePresenceScripts(redis);
     this.keys = new PresenceKeys(root, cluster);
+    this.previousReleaseMayRun = !cluster;
   }
 
   get instanceId(): string {
@@ -50,22 +54,18 @@ export class PresenceStore {
   }
 
   async acquire(tenantId: string, userId: string): Promise<Acquired> {
+    let reincarnated = false;
     // A new incarnation registers fresh and is fenced nowhere, so a second attempt fails only if it too was reaped meanwhile.
     for (let attempt = 1; ; attempt += 1) {
-      const reincarnated = attempt > 1;
+      const incarnation = this.incarnation;
+      const me = this.instanceId;
       // Registered first: were this instance to die after the tenant's write, a reaper must know to look there.
-      const registered = (this.registered.has(tenantId) && this.leaseSurelyValid()) || (await this.register(tenantId));
-      if (registered) {
-        const now = String(Date.now());
-        const reply = (await this.redis.presenceAcquire(...this.keys.ofInstanceInTenant(this.instanceId, tenantId), this.instanceId, userId, now)) as [
-          number,
-          number?,
-          string?,
-        ];
+      if ((await this.ensureRegistered(tenantId)) && this.incarnation === incarnation) {
+        const reply = (await this.redis.presenceAcquire(...this.keys.ofInstanceInTenant(me, tenantId), me, userId, String(Date.now()))) as [number, number?, string?];
         if (reply[0] === 1) return { wentOnline: reply[1] === 1, sinceMs: Number(reply[2]), reincarnated };
       }
       if (attempt === 3) throw new Error(`presence: instance ${this.baseId} was reaped ${attempt} times while acquiring a user`);
-      this.reincarnate();
+      reincarnated = this.reincarnate(incarnation) || reincarnated;
     }
   }
 
@@ -78,11 +78,13 @@ export class PresenceStore {
   /**
    * Renews the lease, forgets the tenants of `holding` no longer has anyone in, and returns the dead instances this
    * one is to reap (see reap). `reincarnated`: this instance had been reaped; every user must be acquired again.
+   * Dead instances of the previous release are reaped here at once, their users told to `released`.
    */
-  async heartbeat(holding: ReadonlySet<string>): Promise<{ reincarnated: boolean; claims: string[] }> {
+  async heartbeat(holding: ReadonlySet<string>, released: ReleasedUsers): Promise<{ reincarnated: boolean; claims: string[] }> {
     // Forgotten before the call: a user of such a tenant connecting meanwhile registers it again, after this call.
     const forget = [...this.registered].filter((tenantId) => !holding.has(tenantId));
     for (const tenantId of forget) this.registered.delete(tenantId);
+    const incarnation = this.incarnation;
     const me = this.instanceId;
     const others = this.others;
     const keys = [this.keys.live, this.keys.lease(me), this.keys.tenants(me), this.keys.reapers];
@@ -99,13 +101,19 @@ export class PresenceStore {
       ...forget,
       ...others,
     )) as [0] | [1, string[], string[]];
-    if (reply[0] === 0) {
-      this.reincarnate();
-      return { reincarnated: true, claims: [] };
-    }
+    if (reply[0] === 0) return { reincarnated: this.reincarnate(incarnation), claims: [] };
+    if (this.incarnation !== incarnation) return { reincarnated: false, claims: [] };
     this.registeredAt(sent);
     this.others = reply[1].filter((instance) => instance !== me);
+    if (this.previousReleaseMayRun) await this.reapPreviousRelease(released);
     return { reincarnated: false, claims: reply[2] };
+  }
+
+  private async reapPreviousRelease(released: ReleasedUsers): Promise<void> {
+    const [running, ...flat] = (await this.redis.presenceReapPreviousRelease(this.keys.previousReleaseInstances, this.keys.root)) as [number, ...string[]];
+    // Checked again by the next instance to start: one command per process, once the previous release is gone.
+    if (running === 0) this.previousReleaseMayRun = false;
+    for (let i = 0; i + 1 < flat.length; i += 2) released(flat[i], [flat[i + 1]]);
   }
 
   /**
@@ -158,8 +166,23 @@ export class PresenceStore {
     return results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   }
 
+  /** One registration in flight per tenant: a storm of a tenant's users connecting at once sends one. */
+  private ensureRegistered(tenantId: string): Promise<boolean> {
+    if (this.registered.has(tenantId) && this.leaseSurelyValid()) return Promise.resolve(true);
+    let pending = this.registering.get(tenantId);
+    if (!pending) {
+      const registration = this.register(tenantId).finally(() => {
+        if (this.registering.get(tenantId) === registration) this.registering.delete(tenantId);
+      });
+      this.registering.set(tenantId, registration);
+      pending = registration;
+    }
+    return pending;
+  }
+
   private async register(tenantId: string): Promise<boolean> {
     const sent = Date.now();
+    const incarnation = this.incarnation;
     const me = this.instanceId;
     const ok =
       (await this.redis.presenceRegister(
@@ -172,7 +195,8 @@ export class PresenceStore {
         this.fresh ? '1' : '0',
         tenantId,
       )) === 1;
-    if (ok) {
+    // A reply for an incarnation since left behind says nothing about the current one.
+    if (ok && this.incarnation === incarnation) {
       this.registeredAt(sent);
       this.registered.add(tenantId);
     }
@@ -192,11 +216,17 @@ export class PresenceStore {
     return Date.now() < this.leaseValidUntil - this.leaseMs / 4;
   }
 
-  /** What the old incarnation held is reaped by others (and fenced out); this one starts over. */
-  private reincarnate(): void {
+  /**
+   * What the old incarnation held is reaped by others (and fenced out); this one starts over. Once per incarnation,
+   * however many calls found it reaped: returns whether this call was the one.
+   */
+  private reincarnate(from: number): boolean {
+    if (this.incarnation !== from) return false;
     this.incarnation += 1;
     this.fresh = true;
     this.registered.clear();
+    this.registering.clear();
     this.leaseValidUntil = 0;
+    return true;
   }
 }

@@ -137,6 +137,37 @@ if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[
 return 1
 `;
 
+/**
+ * KEYS: instances, the registry of releases before this layout (one Redis only). ARGV: root.
+ * Reaps their dead instances as they did (deriving keys: harmless on one Redis, and no release before this one ran on
+ * a Cluster), so a user held by an old instance killed during the rolling deploy does not stay online for ever.
+ * Returns {0} once no instance of theirs is left, else {1, tenant1, user1, ...}. Remove once no such release runs.
+ */
+const REAP_PREVIOUS_RELEASE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local out = {1}
+for _, other in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. ':lease:' .. other) == 0 then
+    redis.call('SREM', KEYS[1], other)
+    local heldKey = ARGV[1] .. ':held:' .. other
+    for _, member in ipairs(redis.call('SMEMBERS', heldKey)) do
+      local ok, pair = pcall(cjson.decode, member)
+      if ok and type(pair) == 'table' and type(pair[1]) == 'string' and type(pair[2]) == 'string' then
+        local holders = ARGV[1] .. ':holders:' .. pair[1]
+        if redis.call('HINCRBY', holders, pair[2], -1) <= 0 then
+          redis.call('HDEL', holders, pair[2])
+          redis.call('HDEL', ARGV[1] .. ':online:' .. pair[1], pair[2])
+          out[#out + 1] = pair[1]
+          out[#out + 1] = pair[2]
+        end
+      end
+    end
+    redis.call('DEL', heldKey)
+  end
+end
+return out
+`;
+
 type Reply = Promise<unknown>;
 
 /** The command client with the presence scripts defined on it (EVALSHA, falling back to EVAL once per script). */
@@ -149,6 +180,7 @@ export type PresenceRedis = RedisClient & {
   presenceRelease(held: string, holders: string, online: string, userId: string): Reply;
   presenceReap(held: string, holders: string, online: string, reaped: string, ...argv: string[]): Reply;
   presenceFinish(orphans: string, reapers: string, ...argv: string[]): Reply;
+  presenceReapPreviousRelease(instances: string, root: string): Reply;
 };
 
 export function definePresenceScripts(redis: RedisClient): PresenceRedis {
@@ -162,6 +194,7 @@ export function definePresenceScripts(redis: RedisClient): PresenceRedis {
     redis.defineCommand('presenceRelease', { numberOfKeys: 3, lua: RELEASE });
     redis.defineCommand('presenceReap', { numberOfKeys: 4, lua: REAP });
     redis.defineCommand('presenceFinish', { numberOfKeys: 2, lua: FINISH });
+    redis.defineCommand('presenceReapPreviousRelease', { numberOfKeys: 1, lua: REAP_PREVIOUS_RELEASE });
   }
   return scripted;
 }
@@ -184,6 +217,11 @@ export class PresenceKeys {
 
   get live(): string {
     return `${this.registry}:live`;
+  }
+
+  /** The registry of releases before this layout (one Redis only). */
+  get previousReleaseInstances(): string {
+    return `${this.root}:instances`;
   }
 
   get reapers(): string {

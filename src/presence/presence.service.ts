@@ -218,7 +218,8 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
   private async runHeartbeat(): Promise<void> {
     let beat: Awaited<ReturnType<PresenceStore['heartbeat']>>;
     try {
-      beat = await this.store.heartbeat(new Set([...this.users.values()].map((user) => user.tenantId)));
+      const holding = new Set([...this.users.values()].map((user) => user.tenantId));
+      beat = await this.store.heartbeat(holding, (tenantId, userIds) => this.emitReleased(tenantId, userIds));
     } catch (error) {
       this.redisFailed(error);
       return;
