@@ -243,6 +243,22 @@ describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
     expect(await client.exists(old, `${root}:held:old-dead`)).toBe(0);
   });
 
+  it('once idle, leaves the registry: nobody has a dead instance to reap when its lease runs out, and it comes back fresh', async () => {
+    const quiet = store(SHORT_LEASE_MS);
+    const busy = store();
+    await quiet.acquire('a', 'came');
+    await busy.heartbeat(new Set(), noPreviousRelease);
+    expect(await quiet.release('a', 'came')).toBe(true);
+    await quiet.idle();
+    await leaseRunsOut();
+    expect(await heartbeatTwice(busy)).toEqual([]);
+    expect(await client.exists(keys.lease(quiet.instanceId), keys.tenants(quiet.instanceId))).toBe(0);
+    const id = quiet.instanceId;
+    expect(await quiet.acquire('a', 'came')).toEqual({ wentOnline: true, sinceMs: expect.any(Number), reincarnated: false });
+    expect(quiet.instanceId).toBe(id);
+    expect(await client.smembers(keys.live)).toContain(id);
+  });
+
   it('on a graceful leave, releases every tenant and leaves the registry', async () => {
     const leaving = store();
     const staying = store();

@@ -148,6 +148,15 @@ export class PresenceStore {
     return offline;
   }
 
+  /** Holding nobody (every release has returned): leaves the registry; the next acquire registers afresh. */
+  async idle(): Promise<void> {
+    const me = this.instanceId;
+    this.fresh = true;
+    this.registered.clear();
+    this.leaseValidUntil = 0;
+    await this.redis.presenceDeregister(this.keys.live, this.keys.lease(me), this.keys.tenants(me), me);
+  }
+
   async online(tenantId: string): Promise<Record<string, string>> {
     return this.redis.hgetall(this.keys.online(tenantId));
   }

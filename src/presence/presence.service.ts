@@ -168,7 +168,23 @@ export class PresenceService implements OnApplicationBootstrap, BeforeApplicatio
       // Left as it is: the next heartbeat (or the client's 'ready') syncs it again.
       this.redisFailed(error);
     }
-    if (!this.draining && !this.wanted(user) && !user.held && this.users.get(key) === user) this.users.delete(key);
+    if (!this.draining && !this.wanted(user) && !user.held && this.users.get(key) === user) {
+      this.users.delete(key);
+      if (this.users.size === 0) await this.goIdle();
+    }
+  }
+
+  /**
+   * Nobody is held here any more: leave the registry, so that no other instance spends a reap on this one once its
+   * lease (no longer renewed while idle) runs out. The next user registers it again.
+   */
+  private async goIdle(): Promise<void> {
+    try {
+      await this.store.idle();
+    } catch (error) {
+      // Still listed: another instance reaps it once the lease runs out, as after a crash, at one script call per tenant.
+      this.redisFailed(error);
+    }
   }
 
   private async acquire(user: LocalUser): Promise<void> {
