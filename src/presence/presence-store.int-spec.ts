@@ -65,6 +65,15 @@ async function heartbeatTwice(survivor: PresenceStore, holding: string[] = []): 
   return claims;
 }
 
+/** `reaper` learns the live instances, their leases run out (short ones), and it reaps them: what it told. */
+async function reapOnceLeasesRunOut(reaper: PresenceStore): Promise<string[]> {
+  await reaper.heartbeat(new Set(), noPreviousRelease);
+  await leaseRunsOut();
+  const { told, released } = recorder();
+  await reaper.reap(await heartbeatTwice(reaper), released);
+  return told;
+}
+
 describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
   let keys: PresenceKeys;
 
@@ -153,11 +162,7 @@ describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
     const reaper = store();
     await stalled.acquire('pharmacy', 'kept');
     const oldId = stalled.instanceId;
-    await reaper.heartbeat(new Set(), noPreviousRelease);
-    await leaseRunsOut();
-    const { told, released } = recorder();
-    await reaper.reap(await heartbeatTwice(reaper), released);
-    expect(told).toEqual(['pharmacy/kept']);
+    expect(await reapOnceLeasesRunOut(reaper)).toEqual(['pharmacy/kept']);
 
     // A write it sent before it learnt, arriving late, must not make the user online under an instance nobody will reap.
     const scripts = definePresenceScripts(client);
@@ -175,9 +180,7 @@ describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
     const stalled = store(SHORT_LEASE_MS);
     const reaper = store();
     await stalled.acquire('pharmacy', 'napping');
-    await reaper.heartbeat(new Set(), noPreviousRelease);
-    await leaseRunsOut();
-    await reaper.reap(await heartbeatTwice(reaper), recorder().released);
+    expect(await reapOnceLeasesRunOut(reaper)).toEqual(['pharmacy/napping']);
     expect(await stalled.heartbeat(new Set(['pharmacy']), noPreviousRelease)).toEqual({ reincarnated: true, claims: [] });
     expect(await stalled.acquire('pharmacy', 'napping')).toMatchObject({ wentOnline: true, reincarnated: false });
   });
@@ -201,10 +204,7 @@ describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
     expect(storm.filter((acquired) => acquired.wentOnline)).toHaveLength(20);
     expect(registrations).toHaveBeenCalledTimes(1);
 
-    const reaper = store();
-    await reaper.heartbeat(new Set(), noPreviousRelease);
-    await leaseRunsOut();
-    await reaper.reap(await heartbeatTwice(reaper), recorder().released);
+    expect(await reapOnceLeasesRunOut(store())).toHaveLength(20);
     registrations.mockClear();
     const back = await Promise.all(Array.from({ length: 20 }, (_, i) => busy.acquire('storm', `user-${i}`)));
     expect(back.filter((acquired) => acquired.reincarnated)).toHaveLength(1);
