@@ -170,6 +170,8 @@ describe('diagnoses found in bad states (issue #15)', () => {
     expect(diagnosis.reason).toMatch(/max number of clients reached/);
     expect(diagnosis.fix).toMatch(/connection limit/);
     expect(diagnosis.fix).not.toMatch(/restarting/);
+    // A cluster node words it differently (its cluster bus links count against maxclients too).
+    expect(diagnoseRedisError(redisError('ERR max number of clients + cluster connections reached'), withoutPassword).kind).toBe('maxclients');
   });
 
   it('tells a silent server (handshake timeout) from an unreachable one', () => {

@@ -1,6 +1,6 @@
 import type { RedisEndpoint } from '../config';
 import type { ProbeFinding } from './redis-probe';
-import { classifyRedisRefusal } from './redis-refusal';
+import { classifyRedisRefusal, MAX_CLIENTS_REPLY } from './redis-refusal';
 
 export type RedisErrorKind = 'auth' | 'tls' | 'plaintext' | 'database' | 'dns' | 'refused' | 'maxclients' | 'timeout' | 'handshake' | 'closed' | 'cluster' | 'other';
 
@@ -55,7 +55,7 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
       fix: `change the /db at the end of ${endpoint.variable} to one the server has (Redis has 0 to 15 unless configured otherwise; Upstash only 0), or remove it to use 0`,
     };
   }
-  if (/max number of clients reached/i.test(message)) return maxClientsDiagnosis();
+  if (MAX_CLIENTS_REPLY.test(message)) return maxClientsDiagnosis();
   if (code === HANDSHAKE_TIMEOUT_CODE) {
     return {
       kind: 'handshake',

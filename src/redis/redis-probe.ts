@@ -1,15 +1,16 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import type { RedisConfig, RedisEndpoint } from '../config';
+import { MAX_CLIENTS_REPLY } from './redis-refusal';
 
 const PROBE_TIMEOUT_MS = 1_000;
-const MAX_CLIENTS = /max number of clients reached/i;
 
 /**
  * Why a connection attempt ended without a reply ioredis could read. Some causes show only on a second, raw
  * connection that sends nothing Redis would answer:
- * - Redis at its connection limit writes "-ERR max number of clients reached" on accept and closes; ioredis has
- *   already sent its handshake by then, so it sees only ECONNRESET or EPIPE.
+ * - Redis at its connection limit writes "-ERR max number of clients reached" on accept and closes (a cluster node:
+ *   "max number of clients + cluster connections reached"); ioredis has already sent its handshake by then, so it
+ *   sees only ECONNRESET or EPIPE.
  * - a plain-text Redis reached with rediss:// reads the TLS hello as garbage and stays silent, so the TLS
  *   handshake times out; the same port answers a plain-text PING.
  * - an ioredis Cluster reports any failed connection to its seed (refused, a rejected certificate) as "Connection is
@@ -67,7 +68,7 @@ function read(socket: Socket, send: string | undefined): Promise<{ received: str
 export async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
   if (suspect === 'reset') {
     const { received, errorCode } = await greeting(endpoint, config);
-    return MAX_CLIENTS.test(received) ? 'maxclients' : errorCode ? { code: errorCode } : undefined;
+    return MAX_CLIENTS_REPLY.test(received) ? 'maxclients' : errorCode ? { code: errorCode } : undefined;
   }
   const reply = await plainTextPing(endpoint, config);
   return /^[+-]/.test(reply) ? 'plaintext' : undefined;

@@ -5,6 +5,8 @@ import { classifyRedisRefusal, redisRoleOf, RedisRoleError, redisUnavailability 
 const REPLIES: Array<[string, string]> = [
   ["OOM command not allowed when used memory > 'maxmemory'. script: d96ca626f1ea141b44a856b312fc636d99aa9ea9, on @user_script:217.", 'oom'],
   ['ERR max number of clients reached', 'maxclients'],
+  // A cluster node counts its cluster bus links against maxclients, and says so.
+  ['ERR max number of clients + cluster connections reached', 'maxclients'],
   ["READONLY You can't write against a read only replica.", 'readonly'],
   ['LOADING Redis is loading the dataset in memory', 'loading'],
   ['CLUSTERDOWN The cluster is down', 'clusterdown'],

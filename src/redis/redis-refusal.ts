@@ -36,6 +36,9 @@ export interface RedisRefusal {
 /** What a failed command means for whoever sent it. */
 export type RedisUnavailability = { readonly kind: 'unreachable'; readonly userMessage: string; readonly retryAfterSeconds: number } | RedisRefusal;
 
+/** Redis's reply to a connection over its maxclients; a cluster node counts its cluster bus links too, and says so. */
+export const MAX_CLIENTS_REPLY = /max number of clients (\+ cluster connections )?reached/i;
+
 interface RefusalRule {
   readonly kind: RedisRefusalKind;
   /** Matched at the start of Redis's error reply (the error code), or anywhere for the ones ioredis rewraps. */
@@ -62,7 +65,7 @@ const RULES: readonly RefusalRule[] = [
   },
   {
     kind: 'maxclients',
-    pattern: /max number of clients reached/i,
+    pattern: MAX_CLIENTS_REPLY,
     reason: 'Redis refused a connection: max number of clients reached (maxclients)',
     fix: "every instance holds 3 connections (4 with a worker) on REDIS_URL and 2 on REDIS_CACHE_URL when set, doubled while a deploy overlaps old and new instances: raise the plan's connection limit, run fewer instances, or close other clients of this Redis (CLIENT LIST shows who holds them)",
     userMessage: `The service has no free connection to its database right now. ${TRY_AGAIN}`,
