@@ -78,6 +78,8 @@ export class RedisConnection {
   private probing = false;
   /** On a Cluster: the kinds of error each failing node has been logged with, so a node failing on and on is logged once per kind. */
   private readonly nodeErrors = new Map<string, Set<RedisErrorKind>>();
+  /** On a Cluster: the nodes being probed for why their connection closed. */
+  private readonly probingNodes = new Set<string>();
   /** On a Cluster: what the last failing node said, which its "every node failed" error hides behind a closed connection. */
   private lastNodeDiagnosis?: RedisErrorDiagnosis;
   /**
@@ -109,6 +111,8 @@ export class RedisConnection {
       const { seed, options } = buildClusterOptions(role as RedisRole, endpoint, config, retry);
       this.client = this.commands.createCluster(seed, options, (copy) => this.adoptDuplicate(copy));
       this.client.on('node error', (error: Error, node: string) => this.onNodeError(error, node));
+      // The sharded subscribers' connections report theirs apart, under their node's address.
+      this.client.on('nodeError', (error: Error, node: string) => this.onNodeError(error, node));
       // ioredis drops a node whose connection failed and creates it again at the next slot refresh ('+node'), every few
       // hundred ms while a dead master is still in the slot map: only a node that answers again ends its episode.
       this.client.on('+node', (node: Redis) => node.once('ready', () => this.nodeErrors.delete(`${node.options.host}:${node.options.port}`)));
@@ -247,8 +251,10 @@ export class RedisConnection {
     if (!this.usable) return;
     // A Cluster that is ready emits 'error' for one part of it (a sharded subscriber that failed to connect during a
     // failover, which it retries): the client stays usable, and no 'ready' would ever follow a 'down' set here.
+    // That error carries no node: when a node's own error was logged, it is that node's (named there, not as the seed).
     if (isClusterClient(this.client) && this.client.status === 'ready' && this.state === 'ready') {
-      this.onNodeError(error, SHARDED_SUBSCRIBERS);
+      const namedNode = this.probingNodes.size > 0 || [...this.nodeErrors.keys()].some((node) => node !== SHARDED_SUBSCRIBERS);
+      if (!namedNode) this.onNodeError(error, SHARDED_SUBSCRIBERS);
       return;
     }
     let diagnosis = diagnoseRedisError(error, this.endpoint);
@@ -306,18 +312,43 @@ export class RedisConnection {
     if (!this.usable) return;
     // The node's address, not the seed's: "connection refused by <seed>" named a node that was fine.
     const separator = node.lastIndexOf(':');
-    const address = separator > 0 ? { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : {};
-    const diagnosis = diagnoseRedisError(error, { ...this.endpoint, ...address });
+    const address = separator > 0 ? { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : undefined;
+    const endpoint = { ...this.endpoint, ...address };
+    const diagnosis = diagnoseRedisError(error, endpoint);
     if (this.serverUnusable(diagnosis)) return;
     this.lastNodeDiagnosis = diagnosis;
     // Before the Cluster is ready its own error says it, with this cause (onError): one line, not one per node.
-    if (this.state !== 'ready') return;
-    // A dead node alternates "refused" (connecting) and "closed" (the command on that connection): both once.
-    const kinds = this.nodeErrors.get(node) ?? new Set<RedisErrorKind>();
-    if (kinds.has(diagnosis.kind)) return;
-    this.nodeErrors.set(node, kinds.add(diagnosis.kind));
+    if (this.state !== 'ready' || this.nodeErrorLogged(node, diagnosis.kind)) return;
+    // A master at its maxclients writes its error and closes: ioredis, whose handshake is under way, mostly sees EPIPE
+    // or a reset. A raw look at the node says which, as for a single Redis (probeThenReport).
+    if (diagnosis.kind === 'closed' && address) {
+      if (this.probingNodes.has(node)) return;
+      this.probingNodes.add(node);
+      void probeRedisEndpoint(endpoint, this.config, 'reset')
+        .catch(() => undefined)
+        .then((finding) => {
+          this.probingNodes.delete(node);
+          this.logNodeError(node, finding ? diagnoseProbeFinding(finding, endpoint) : diagnosis);
+        });
+      return;
+    }
+    this.logNodeError(node, diagnosis);
+  }
+
+  /** Whether the node was logged with this kind of error, or with one this kind is the echo of (a full server's reset). */
+  private nodeErrorLogged(node: string, kind: RedisErrorKind): boolean {
+    const kinds = this.nodeErrors.get(node);
+    return kinds !== undefined && (kinds.has(kind) || [...kinds].some((logged) => ECHOED_BY[logged]?.has(kind)));
+  }
+
+  /** One line per node and kind of error. A dead node alternates "refused" (connecting) and "closed" (the command on that connection): both once. */
+  private logNodeError(node: string, diagnosis: RedisErrorDiagnosis): void {
+    if (!this.usable || this.state !== 'ready' || this.nodeErrorLogged(node, diagnosis.kind)) return;
+    this.nodeErrors.set(node, (this.nodeErrors.get(node) ?? new Set<RedisErrorKind>()).add(diagnosis.kind));
     const what = node === SHARDED_SUBSCRIBERS ? node : `cluster node ${node}`;
-    this.logger.warn(`${what}: ${diagnosis.reason}; the cluster client retries it and follows a failover`);
+    // A full node is not a failover: what to do about it is the operator's.
+    const then = diagnosis.kind === 'maxclients' ? `${diagnosis.fix}. The cluster client retries it` : 'the cluster client retries it and follows a failover';
+    this.logger.warn(`${what}: ${diagnosis.reason}; ${then}`);
   }
 
   private serverUnusable(diagnosis: RedisErrorDiagnosis): boolean {

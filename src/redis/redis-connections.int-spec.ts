@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TLSSocket } from 'node:tls';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { RedisClient } from './command-counter';
 import { CapturingLogger } from '../../test/support/capturing-logger';
 import { freePort } from '../../test/support/free-port';
@@ -245,6 +245,44 @@ describe('REDIS_CLUSTER=true', () => {
       expect(connections.status('subscriber').state).toBe('ready');
       expect(logger.lines.filter((line) => /\[Redis:subscriber\] cluster sharded subscribers: connection to .* closed/.test(line))).toHaveLength(1);
     } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
+
+  it('names a master at its maxclients as such (not "connection closed"), once per role however often it is tried', async () => {
+    const cluster = await RedisCluster.start();
+    const full = await cluster.masterFor('{pharmacare}');
+    // Opened first: the test's own connection is the one the full master takes.
+    const admin = new Redis({ host: '127.0.0.1', port: full.port, maxRetriesPerRequest: 1 });
+    try {
+      await admin.ping();
+      const connections = connect({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' });
+      await Promise.all(connections.clientRoles().map((role) => nextEvent(connections.client(role), 'ready')));
+      await admin.config('SET', 'maxclients', '1');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      // It answers a connection with its error and closes: ioredis, mid-handshake, sees EPIPE or a closed connection.
+      const aboutFull = new RegExp(`^warn \\[Redis:command\\] cluster node 127\\.0\\.0\\.1:${full.port}: `);
+      const lines = await until(
+        async () => {
+          await connections
+            .client('command')
+            .get('{pharmacare}:probe')
+            .catch(() => undefined);
+          return logger.lines.filter((line) => aboutFull.test(line));
+        },
+        (found) => found.length > 0,
+        10_000,
+        200,
+      );
+      for (let attempt = 0; attempt < 5; attempt++)
+        await connections
+          .client('command')
+          .get('{pharmacare}:probe')
+          .catch(() => undefined);
+      expect(logger.lines.filter((line) => aboutFull.test(line))).toEqual([lines[0]]);
+      expect(lines[0]).toMatch(/Redis refused a connection: max number of clients reached \(maxclients\); .*run fewer instances/);
+    } finally {
+      admin.disconnect();
       await cluster.stop();
     }
   }, 60_000);
