@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { paceShardedSubscriberRestarts } from './sharded-subscriber-pacing';
 
 /** A role's client: one connection to a single Redis, or an ioredis Cluster over every node (REDIS_CLUSTER=true). */
 export type RedisClient = Redis | Cluster;
@@ -113,6 +114,8 @@ class CountingCluster extends Cluster {
     private readonly onDuplicate: (client: Cluster) => void,
   ) {
     super(startupNodes, options);
+    // Without it, a master that takes no connection makes the sharded subscribers spin (see the function).
+    if (options.shardedSubscribers) paceShardedSubscriberRestarts(this);
   }
 
   override sendCommand(...args: Parameters<Cluster['sendCommand']>): ReturnType<Cluster['sendCommand']> {
