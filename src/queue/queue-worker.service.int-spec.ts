@@ -2,10 +2,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { Injectable, INestApplication, Module } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { CapturingLogger } from '../../test/support/capturing-logger';
+import { RedisCluster } from '../../test/support/redis-cluster';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
 import { until } from '../../test/support/until';
 import { createApp } from '../bootstrap';
+import { CacheService, tenantKey } from '../cache';
 import { loadConfig } from '../config';
 import { RedisConnections, RedisModule } from '../redis';
 import { JobHandler, OnJobCompleted, OnJobFailed } from './job-handler.decorator';
@@ -101,6 +104,21 @@ class OneAttemptJobs {
 
 @Module({ imports: [RedisModule], providers: [OneAttemptJobs] })
 class OneAttemptJobsModule {}
+
+/** Stores a result in the cache of the tenant its data names, as a feature's job does (JobResults.store). */
+@Injectable()
+class TenantResultJobs {
+  constructor(private readonly cache: CacheService) {}
+
+  @JobHandler('test:tenant-result')
+  async run(job: Job<{ tenantId: string }>): Promise<string> {
+    await this.cache.setOrThrow(tenantKey(job.data.tenantId, 'test', String(job.id)), { stored: true }, { ttlMs: 60_000 });
+    return 'stored';
+  }
+}
+
+@Module({ providers: [TenantResultJobs] })
+class TenantResultJobsModule {}
 
 /** A second declaration of TestJobs' kind, as a careless feature would write it. */
 @Injectable()
@@ -306,4 +324,54 @@ describe('QueueWorker watchdog', () => {
     ).toBe('completed');
     expect(worker.health()).toMatchObject({ running: true, connected: true, wedged: false, recreated: 1 });
   });
+});
+
+describe('QueueWorker on a Redis Cluster', () => {
+  it("puts back the job of a tenant whose cache shard is full without pausing: other tenants' jobs run on", async () => {
+    const cluster = await RedisCluster.start();
+    try {
+      const nest = await startApp({ REDIS_URL: cluster.url(), REDIS_CLUSTER: 'true' }, [TenantResultJobsModule]);
+      const producer = nest.get(JobProducer, { strict: false });
+      const queueMaster = await cluster.masterFor('{pharmacare}');
+      const [fullMaster, otherMaster] = cluster.nodes.filter((node) => node !== queueMaster);
+      const tenantOn = async (master: RedisServer, prefix: string) => {
+        for (let index = 1; ; index++) if ((await cluster.masterFor(`{t:${prefix}-${index}}`)) === master) return `${prefix}-${index}`;
+      };
+      const [fullTenant, otherTenant] = await Promise.all([tenantOn(fullMaster, 'full'), tenantOn(otherMaster, 'other')]);
+      expect(calculateSlot(`{t:${fullTenant}}`)).not.toBe(calculateSlot('{pharmacare}'));
+      // Every write refused there (noeviction, the harness's policy): that tenant's results cannot be stored.
+      await fullMaster.command('CONFIG', 'SET', 'maxmemory', '1');
+
+      const stuck = await producer.add('test:tenant-result', { tenantId: fullTenant });
+      await waitFor(
+        () => logger.lines.find((line) => line.includes(`job ${stuck.id} (test:tenant-result) put back for 5 s without using an attempt: Redis is out of memory`)),
+        'the put back',
+      );
+      const other = await producer.add('test:tenant-result', { tenantId: otherTenant });
+      expect(
+        await until(
+          () => other.getState(),
+          (state) => state === 'completed',
+          3_000,
+          50,
+        ),
+      ).toBe('completed');
+      expect(logger.lines.filter((line) => /worker paused/.test(line))).toEqual([]);
+      expect(nest.get(QueueWorker, { strict: false }).health()).toMatchObject({ paused: false });
+
+      await fullMaster.command('CONFIG', 'SET', 'maxmemory', '0');
+      expect(
+        await until(
+          () => stuck.getState(),
+          (state) => state === 'completed' || state === 'failed',
+          15_000,
+          100,
+        ),
+      ).toBe('completed');
+    } finally {
+      await app?.close();
+      app = undefined;
+      await cluster.stop();
+    }
+  }, 60_000);
 });

@@ -6,7 +6,7 @@ export type { RedisConnectionHistory, RedisConnectionName, RedisConnectionState,
 export { clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, isClusterNode } from './redis-error';
 export type { RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 export { probeRedisEndpoint } from './redis-probe';
-export { classifyRedisRefusal, RedisRoleError, redisUnavailability } from './redis-refusal';
+export { classifyRedisRefusal, redisRoleOf, RedisRoleError, redisUnavailability } from './redis-refusal';
 export type { RedisRefusal, RedisRefusalKind, RedisUnavailability } from './redis-refusal';
 export { INFO_TRACKED_REFUSALS } from './refusal-episodes';
 export type { RedisRefusalEpisode } from './refusal-episodes';
