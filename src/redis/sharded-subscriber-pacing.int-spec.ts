@@ -44,7 +44,7 @@ describe('sharded subscribers of a Cluster with a master that takes no connectio
     const received: string[] = [];
     subscriber.on('smessage', (channel: string, message: string) => received.push(`${channel} ${message}`));
 
-    // No replica: its slots stay its own, so the client keeps trying to reach it. Unpaced, that was ~125 CLUSTER
+    // No replica: its slots stay its own, so the client keeps trying to reach it. Unpaced, that was ~104 CLUSTER
     // SLOTS a second to the other masters (ioredis 6.0.0 refreshing at once on every failed subscriber).
     await victim.crash();
     await delay(1_000);
