@@ -350,6 +350,10 @@ describe('one master of a Redis Cluster in a bad state (REDIS_CLUSTER=true)', ()
       }
       const lines = web.lines.slice(linesBefore).filter((line) => REDIS_LINES.test(line));
       expect(lines.length).toBeLessThanOrEqual(3);
+      // Only /health notices a silent master (no connection drops): one line naming it, whichever role saw it first.
+      const silent = new RegExp(`\\[Redis\\] Redis master ${escaped(address(queueMaster))} \\(REDIS_URL\\) is connected but silent`);
+      await web.waitForLine(silent);
+      expect(web.lines.slice(linesBefore).filter((line) => silent.test(line))).toHaveLength(1);
     } finally {
       queueMaster.resume();
       stopped = undefined;
@@ -359,5 +363,7 @@ describe('one master of a Redis Cluster in a bad state (REDIS_CLUSTER=true)', ()
     expect(recoveredMs).toBeLessThan(5_000);
     await healthOk(web);
     await healthOk(worker);
+    await web.waitForLine(new RegExp(`Redis master ${escaped(address(queueMaster))} \\(REDIS_URL\\) answers again`));
+    expect(web.lines.slice(linesBefore).filter((line) => /answers again/.test(line))).toHaveLength(1);
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { withDeadline } from '../common/with-deadline';
 import { AppConfig } from '../config';
@@ -6,6 +6,7 @@ import { REDIS_ROLE_SPECS, RedisConnections, RedisRole } from '../redis';
 import { HealthIndicators } from './health-indicators.registry';
 
 export const PING_TIMEOUT_MS = 1_000;
+const NO_REPLY = `no PING reply within ${PING_TIMEOUT_MS} ms`;
 
 type PingOutcome = { ok: true; latencyMs: number; mastersUp: number; shardsDown: string[]; clusterState?: string } | { ok: false; reason: string };
 
@@ -13,7 +14,7 @@ async function pingWithDeadline(ping: () => Promise<unknown>): Promise<{ ok: tru
   const started = performance.now();
   try {
     await withDeadline(ping(), PING_TIMEOUT_MS, () => {
-      throw new Error(`no PING reply within ${PING_TIMEOUT_MS} ms`);
+      throw new Error(NO_REPLY);
     });
     return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
   } catch (error) {
@@ -30,6 +31,12 @@ async function pingWithDeadline(ping: () => Promise<unknown>): Promise<{ ok: tru
 export class RedisHealthIndicator implements OnModuleInit {
   /** When PING on a client that ioredis still calls ready first failed: a frozen or half-open server. */
   private readonly unresponsiveSince = new Map<RedisRole, number>();
+  /**
+   * Servers connected but silent (a PING past its deadline), by address, since when. Nothing else logs this state:
+   * no connection drops, commands just time out. Once per server, whichever role saw it first.
+   */
+  private readonly silentSince = new Map<string, number>();
+  private readonly logger = new Logger('Redis');
 
   constructor(
     private readonly connections: RedisConnections,
@@ -117,6 +124,8 @@ export class RedisHealthIndicator implements OnModuleInit {
     const outcomes = await Promise.all(
       masters.map(({ client }) => (client ? pingWithDeadline(() => client.ping()) : { ok: false as const, reason: 'no connection to this master' })),
     );
+    const { endpoint } = this.connections.status(role);
+    masters.forEach(({ node }, index) => this.noteSilence(node === 'server' ? `of ${endpoint}` : `master ${node} (${endpoint})`, outcomes[index]));
     const answered = outcomes.flatMap((outcome, index) => {
       const client = masters[index].client;
       return outcome.ok && client ? [{ ...outcome, client }] : [];
@@ -135,5 +144,18 @@ export class RedisHealthIndicator implements OnModuleInit {
       shardsDown: masters.filter((_master, index) => !outcomes[index].ok).map(({ node }) => node),
       clusterState: /^cluster_state:(\w+)/m.exec(info)?.[1] ?? 'unknown',
     };
+  }
+
+  private noteSilence(server: string, outcome: { ok: boolean; reason?: string }): void {
+    const since = this.silentSince.get(server);
+    if (outcome.ok && since !== undefined) {
+      this.silentSince.delete(server);
+      this.logger.log(`Redis ${server} answers again, after ${Date.now() - since} ms without a reply`);
+    } else if (!outcome.ok && outcome.reason === NO_REPLY && since === undefined) {
+      this.silentSince.set(server, Date.now());
+      this.logger.warn(
+        `Redis ${server} is connected but silent: ${NO_REPLY} (frozen, overloaded, or the network drops its packets); commands for it time out and answer 503 until it answers`,
+      );
+    }
   }
 }
