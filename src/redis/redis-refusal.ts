@@ -67,7 +67,7 @@ const RULES: readonly RefusalRule[] = [
     kind: 'maxclients',
     pattern: MAX_CLIENTS_REPLY,
     reason: 'Redis refused a connection: max number of clients reached (maxclients)',
-    fix: "every instance holds 3 connections (4 with a worker) on REDIS_URL and 2 on REDIS_CACHE_URL when set, doubled while a deploy overlaps old and new instances: raise the plan's connection limit, run fewer instances, or close other clients of this Redis (CLIENT LIST shows who holds them)",
+    fix: "every instance holds 3 connections (4 with a worker) on REDIS_URL and 2 on REDIS_CACHE_URL when set, doubled while a deploy overlaps old and new instances (on a Redis Cluster, up to one per role on every master, see the README section Redis Cluster): raise the plan's connection limit, run fewer instances, or close other clients of this Redis (CLIENT LIST shows who holds them)",
     userMessage: `The service has no free connection to its database right now. ${TRY_AGAIN}`,
     retryAfterSeconds: 10,
   },
