@@ -76,8 +76,8 @@ export class PresenceStore {
   }
 
   /**
-   * Renews the lease, forgets the tenants of `holding` no longer has anyone in, and returns the dead instances this
-   * one is to reap (see reap). `reincarnated`: this instance had been reaped; every user must be acquired again.
+   * Renews the lease, forgets the registered tenants not in `holding` (those it holds no one in any more), and returns
+   * the dead instances this one is to reap (see reap). `reincarnated`: this instance had been reaped; every user must be acquired again.
    * Dead instances of the previous release are reaped here at once, their users told to `released`.
    */
   async heartbeat(holding: ReadonlySet<string>, released: ReleasedUsers): Promise<{ reincarnated: boolean; claims: string[] }> {
