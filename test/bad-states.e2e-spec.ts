@@ -317,34 +317,6 @@ describe('REDIS_URL naming a Redis Cluster node', () => {
   }, 60_000);
 });
 
-describe('Redis frozen after it was ready (SIGSTOP: connected, silent)', () => {
-  it('says so in one line naming REDIS_URL, /health degraded "unresponsive" in time, and one line when it answers again', async () => {
-    const redis = await RedisServer.start();
-    const app = await startApp({ REDIS_URL: redis.url(), APP_ROLE: 'web' });
-    await app.waitForLines(/ready in \d+ ms/, 3);
-    redis.pause();
-    try {
-      // /health is what notices: no connection drops, commands only time out.
-      for (let probe = 0; probe < 3; probe++) {
-        const started = Date.now();
-        const answer = await app.request('/health');
-        expect(Date.now() - started).toBeLessThan(2_500);
-        expect(body(answer).details['redis:command']).toMatchObject({ status: 'degraded', state: 'unresponsive' });
-      }
-      expect(app.matching(/\[Redis\] Redis of REDIS_URL is connected but silent: no PING reply within 1000 ms/)).toHaveLength(1);
-    } finally {
-      redis.resume();
-    }
-    await until(
-      () => app.request('/health'),
-      (response) => body(response).details['redis:command']?.status === 'up',
-    );
-    await app.waitForLine(/\[Redis\] Redis of REDIS_URL answers again, after \d+ ms without a reply/);
-    expect(app.matching(/answers again/)).toHaveLength(1);
-    expect(app.matching(/connected but silent/)).toHaveLength(1);
-  }, 60_000);
-});
-
 describe('recovery after an outage', () => {
   it('every role is ready within 3 s of Redis accepting connections again, after 20 s down', async () => {
     const redis = await RedisServer.start();
