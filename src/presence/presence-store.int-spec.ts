@@ -253,10 +253,19 @@ describe.each(LAYOUTS)('PresenceStore on %s', (layout, connect) => {
     await leaseRunsOut();
     expect(await heartbeatTwice(busy)).toEqual([]);
     expect(await client.exists(keys.lease(quiet.instanceId), keys.tenants(quiet.instanceId))).toBe(0);
-    const id = quiet.instanceId;
     expect(await quiet.acquire('a', 'came')).toEqual({ wentOnline: true, sinceMs: expect.any(Number), reincarnated: false });
-    expect(quiet.instanceId).toBe(id);
-    expect(await client.smembers(keys.live)).toContain(id);
+    expect(await client.smembers(keys.live)).toContain(quiet.instanceId);
+  });
+
+  it('ignores the reply of a heartbeat still in flight when it went idle: the next user registers it, no rejoin', async () => {
+    const quiet = store();
+    await quiet.acquire('a', 'last');
+    await quiet.release('a', 'last');
+    const beat = quiet.heartbeat(new Set(), noPreviousRelease);
+    await quiet.idle();
+    await beat;
+    expect(await quiet.acquire('a', 'next')).toMatchObject({ wentOnline: true, reincarnated: false });
+    expect(await client.smembers(keys.live)).toContain(quiet.instanceId);
   });
 
   it('on a graceful leave, releases every tenant and leaves the registry', async () => {

@@ -148,12 +148,13 @@ export class PresenceStore {
     return offline;
   }
 
-  /** Holding nobody (every release has returned): leaves the registry; the next acquire registers afresh. */
+  /**
+   * Holding nobody (every release has returned): leaves the registry; the next acquire registers afresh, as a new
+   * incarnation, so that the reply of a heartbeat still in flight cannot mark this one registered.
+   */
   async idle(): Promise<void> {
     const me = this.instanceId;
-    this.fresh = true;
-    this.registered.clear();
-    this.leaseValidUntil = 0;
+    this.reincarnate(this.incarnation);
     await this.redis.presenceDeregister(this.keys.live, this.keys.lease(me), this.keys.tenants(me), me);
   }
 
@@ -226,8 +227,8 @@ export class PresenceStore {
   }
 
   /**
-   * What the old incarnation held is reaped by others (and fenced out); this one starts over. Once per incarnation,
-   * however many calls found it reaped: returns whether this call was the one.
+   * Starts over as a new incarnation, registered nowhere: what the old one held is reaped by others (and fenced out),
+   * or was released (idle). Once per incarnation, however many calls found it reaped: returns whether this call was the one.
    */
   private reincarnate(from: number): boolean {
     if (this.incarnation !== from) return false;
