@@ -6,17 +6,23 @@ import { REDIS_ROLE_SPECS, RedisConnections, RedisRole } from '../redis';
 import { HealthIndicators } from './health-indicators.registry';
 
 export const PING_TIMEOUT_MS = 1_000;
-const NO_REPLY = `no PING reply within ${PING_TIMEOUT_MS} ms`;
 
 type PingOutcome = { ok: true; latencyMs: number; mastersUp: number; shardsDown: string[]; clusterState?: string } | { ok: false; reason: string };
 
-async function pingWithDeadline(ping: () => Promise<unknown>): Promise<{ ok: true; latencyMs: number } | { ok: false; reason: string }> {
+/** `silent`: the deadline passed on a connection that stayed open (frozen, or its packets dropped), not an error. */
+type PingResult = { ok: true; latencyMs: number } | { ok: false; reason: string; silent?: true };
+
+const NO_REPLY: PingResult = { ok: false, reason: `no PING reply within ${PING_TIMEOUT_MS} ms`, silent: true };
+
+async function pingWithDeadline(ping: () => Promise<unknown>): Promise<PingResult> {
   const started = performance.now();
   try {
-    await withDeadline(ping(), PING_TIMEOUT_MS, () => {
-      throw new Error(NO_REPLY);
-    });
-    return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+    const replied = await withDeadline(
+      ping().then(() => true),
+      PING_TIMEOUT_MS,
+      () => false,
+    );
+    return replied ? { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 } : NO_REPLY;
   } catch (error) {
     return { ok: false, reason: error instanceof Error ? error.message : String(error) };
   }
@@ -65,7 +71,7 @@ export class RedisHealthIndicator implements OnModuleInit {
     }
 
     if (status.state === 'ready') {
-      const ping = await this.ping(role);
+      const ping = await this.ping(role, endpoint);
       if (ping.ok) {
         this.unresponsiveSince.delete(role);
         // A Cluster with a master down stays ready, but the keys of that shard are unreachable until a failover.
@@ -119,12 +125,11 @@ export class RedisHealthIndicator implements OnModuleInit {
    * PING with its own deadline: never trusts the client's queue to give up in time. On a Cluster every master is
    * PINGed, in parallel, and one that answers tells cluster_state; ok while at least one master answers.
    */
-  private async ping(role: RedisRole): Promise<PingOutcome> {
+  private async ping(role: RedisRole, endpoint: string): Promise<PingOutcome> {
     const masters = this.connections.masters(role);
     const outcomes = await Promise.all(
-      masters.map(({ client }) => (client ? pingWithDeadline(() => client.ping()) : { ok: false as const, reason: 'no connection to this master' })),
+      masters.map(({ client }): Promise<PingResult> | PingResult => (client ? pingWithDeadline(() => client.ping()) : { ok: false, reason: 'no connection to this master' })),
     );
-    const { endpoint } = this.connections.status(role);
     masters.forEach(({ node }, index) => this.noteSilence(node === 'server' ? `of ${endpoint}` : `master ${node} (${endpoint})`, outcomes[index]));
     const answered = outcomes.flatMap((outcome, index) => {
       const client = masters[index].client;
@@ -146,15 +151,15 @@ export class RedisHealthIndicator implements OnModuleInit {
     };
   }
 
-  private noteSilence(server: string, outcome: { ok: boolean; reason?: string }): void {
+  private noteSilence(server: string, outcome: PingResult): void {
     const since = this.silentSince.get(server);
     if (outcome.ok && since !== undefined) {
       this.silentSince.delete(server);
       this.logger.log(`Redis ${server} answers again, after ${Date.now() - since} ms without a reply`);
-    } else if (!outcome.ok && outcome.reason === NO_REPLY && since === undefined) {
+    } else if (!outcome.ok && outcome.silent && since === undefined) {
       this.silentSince.set(server, Date.now());
       this.logger.warn(
-        `Redis ${server} is connected but silent: ${NO_REPLY} (frozen, overloaded, or the network drops its packets); commands for it time out and answer 503 until it answers`,
+        `Redis ${server} is connected but silent: ${outcome.reason} (frozen, overloaded, or the network drops its packets); commands for it time out and answer 503 until it answers`,
       );
     }
   }
