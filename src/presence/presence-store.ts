@@ -136,15 +136,15 @@ export class PresenceStore {
    */
   async leave(released: ReleasedUsers): Promise<number> {
     const me = this.instanceId;
-    const tenants = new Set([...this.registered, ...(await this.redis.smembers(this.keys.tenants(me)))]);
+    // The registry's list, a superset of what this process remembers registering (a tenant joins it before the memo).
+    const tenants = await this.redis.smembers(this.keys.tenants(me));
     let offline = 0;
-    const done = await this.releaseTenants(me, [...tenants], (tenantId, userIds) => {
+    const done = await this.releaseTenants(me, tenants, (tenantId, userIds) => {
       offline += userIds.length;
       released(tenantId, userIds);
     });
-    if (done.length < tenants.size) throw new Error(`${tenants.size - done.length} of ${tenants.size} tenants could not be released`);
+    if (done.length < tenants.length) throw new Error(`${tenants.length - done.length} of ${tenants.length} tenants could not be released`);
     await this.redis.presenceDeregister(this.keys.live, this.keys.lease(me), this.keys.tenants(me), me);
-    this.registered.clear();
     return offline;
   }
 
