@@ -76,6 +76,8 @@ export class RedisConnection {
   private totalDisconnects = 0;
   private handshakeTimer?: NodeJS.Timeout;
   private probing = false;
+  /** This attempt reached a connected socket and has raised no error since: a close before ready is then the server hanging up mid-handshake. */
+  private handshakeQuiet = false;
   /** On a Cluster: the kinds of error each failing node has been logged with, so a node failing on and on is logged once per kind. */
   private readonly nodeErrors = new Map<string, Set<RedisErrorKind>>();
   /** On a Cluster: the nodes being probed for why their connection closed. */
@@ -213,6 +215,7 @@ export class RedisConnection {
 
   private onConnect(): void {
     clearTimeout(this.handshakeTimer);
+    this.handshakeQuiet = true;
     // A duplicate connected again after its 'end' (BullMQ resetting its blocking connection) is supervised again;
     // left 'closed', it would read as disconnected for good while it serves.
     if (this.state === 'closed' && this.isDuplicate) this.state = 'down';
@@ -248,6 +251,7 @@ export class RedisConnection {
   }
 
   private onError(error: Error): void {
+    this.handshakeQuiet = false;
     if (!this.usable) return;
     // A Cluster that is ready emits 'error' for one part of it (a sharded subscriber that failed to connect during a
     // failover, which it retries): the client stays usable, and no 'ready' would ever follow a 'down' set here.
@@ -359,7 +363,12 @@ export class RedisConnection {
 
   private onClose(): void {
     clearTimeout(this.handshakeTimer);
+    const quiet = this.handshakeQuiet;
+    this.handshakeQuiet = false;
     if (this.state === 'ready') this.markDown('connection lost: closed by the server or the network; reconnecting');
+    // A Redis at its maxclients writes its error and hangs up. Reached through a proxy, the error arrives whole, as the
+    // reply to CLIENT SETNAME, whose errors ioredis ignores: the connection just closes, and only a raw look says why.
+    else if (quiet && this.usable && this.stream) void this.probeThenReport(diagnoseRedisError(new Error('Connection is closed.'), this.endpoint), 'reset');
   }
 
   private onEnd(): void {

@@ -10,6 +10,7 @@ import { freePort } from '../../test/support/free-port';
 import { RedisCluster } from '../../test/support/redis-cluster';
 import { until } from '../../test/support/until';
 import { RedisServer, stopAllRedisServers } from '../../test/support/redis-server';
+import { TcpProxy } from '../../test/support/tcp-proxy';
 import { generateTestCertificates, TestCertificates } from '../../test/support/tls-certificates';
 import { loadConfig } from '../config';
 import { RedisConnections } from './redis-connections';
@@ -183,6 +184,40 @@ describe('a client duplicated from a role (BullMQ blocking connection)', () => {
     expect(supervised?.status().state).toBe('ready');
     blocking.disconnect();
   });
+});
+
+describe('a Redis at its connection limit (maxclients)', () => {
+  it('is named as such when reached through a proxy, where the refusal arrives whole and the connection just closes', async () => {
+    const redis = await RedisServer.start();
+    const proxy = await TcpProxy.start(redis.port);
+    // Opened first and straight to Redis: the one slot left once maxclients is 1.
+    const admin = new Redis({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1 });
+    const connections = connect({ REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
+    try {
+      await admin.ping();
+      await Promise.all(connections.clientRoles().map((role) => nextEvent(connections.client(role), 'ready')));
+      await admin.config('SET', 'maxclients', '1');
+      proxy.cutAll();
+      const full = /^error \[Redis:(command|queue|subscriber)\] still down: Redis refused a connection: max number of clients reached \(maxclients\); .*run fewer instances/;
+      const lines = await until(
+        async () => logger.lines.filter((line) => full.test(line)),
+        (found) => found.length === 3,
+        10_000,
+      );
+      expect(new Set(lines.map((line) => full.exec(line)?.[1]))).toEqual(new Set(['command', 'queue', 'subscriber']));
+      await admin.config('SET', 'maxclients', '10000');
+      await until(
+        async () => connections.statuses().map((status) => status.state),
+        (states) => states.every((state) => state === 'ready'),
+        10_000,
+      );
+    } finally {
+      admin.disconnect();
+      // Closed before the proxy, which waits for its connections to end.
+      await connections.onApplicationShutdown();
+      await proxy.close();
+    }
+  }, 30_000);
 });
 
 describe('roles mapped to endpoints', () => {
