@@ -365,7 +365,12 @@ export class RedisConnection {
     clearTimeout(this.handshakeTimer);
     const quiet = this.handshakeQuiet;
     this.handshakeQuiet = false;
-    if (this.state === 'ready') this.markDown('connection lost: closed by the server or the network; reconnecting');
+    // A client its consumer closes on purpose (BullMQ's blocking connection, as the worker stops) ends instead of
+    // reconnecting, which ioredis settles in this same event: only a close it reconnects from is a lost connection.
+    if (this.state === 'ready')
+      queueMicrotask(() => {
+        if (this.usable && this.state === 'ready' && this.client.status !== 'end') this.markDown('connection lost: closed by the server or the network; reconnecting');
+      });
     // A Redis at its maxclients writes its error and hangs up. Reached through a proxy, the error arrives whole, as the
     // reply to CLIENT SETNAME, whose errors ioredis ignores: the connection just closes, and only a raw look says why.
     else if (quiet && this.usable && this.stream) void this.probeThenReport(diagnoseRedisError(new Error('Connection is closed.'), this.endpoint), 'reset');
