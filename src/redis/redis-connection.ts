@@ -318,7 +318,9 @@ export class RedisConnection {
     const separator = node.lastIndexOf(':');
     const address = separator > 0 ? { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) } : undefined;
     const endpoint = { ...this.endpoint, ...address };
-    const diagnosis = diagnoseRedisError(error, endpoint);
+    let diagnosis = diagnoseRedisError(error, endpoint);
+    // The sharded subscribers' errors carry no node: the seed's address in their reason named a node that was fine.
+    if (!address) diagnosis = { ...diagnosis, reason: diagnosis.reason.replace(`${endpoint.host}:${endpoint.port}`, 'a node') };
     if (this.serverUnusable(diagnosis)) return;
     this.lastNodeDiagnosis = diagnosis;
     // Before the Cluster is ready its own error says it, with this cause (onError): one line, not one per node.
