@@ -61,6 +61,7 @@ const FAMILIES: Array<[string, RegExp]> = [
   ['cache tags', new RegExp(`^${PREFIX}:cache-tags:`)],
   ['cache locks', new RegExp(`^${PREFIX}:cache-lock:`)],
   ['presence', new RegExp(`^${PREFIX}:presence:`)],
+  ['tenant quotas', new RegExp(`^${PREFIX}:quota:`)],
 ];
 
 /** Redis keys by family (SCAN; the queue's fixed keys land in "job hashes" and are counted there). */
@@ -180,8 +181,12 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
 
   const reportCacheBound = Math.ceil((REPORT_TTL_SECONDS * 1000) / JOB_INTERVAL_MS) + WARM_REPORTS;
   const presenceBound = 1 + 2 * INSTANCES + (2 + INSTANCES) * TENANTS;
-  const keyBound = BULLMQ_FIXED_KEYS + KEEP_COMPLETED.count + KEEP_FAILED.count + IN_FLIGHT_JOBS * 2 + reportCacheBound + TENANTS + presenceBound;
+  // A job count and a payload total per tenant with work in flight.
+  const quotaBound = 2 * TENANTS;
+  const keyBound = BULLMQ_FIXED_KEYS + KEEP_COMPLETED.count + KEEP_FAILED.count + IN_FLIGHT_JOBS * 2 + reportCacheBound + TENANTS + presenceBound + quotaBound;
   const maxKeys = Math.max(...samples.map((s) => s.dbsize));
+  // A key of no known family is one no bound accounts for.
+  const maxOther = Math.max(...samples.map((s) => s.keys.get('other') ?? 0));
   const maxTagMembers = Math.max(...samples.map((s) => s.tagMembers));
   const clientsAtWarmup = steady[0]?.clients ?? Number.NaN;
   const maxClients = Math.max(...steady.map((s) => s.clients));
@@ -211,6 +216,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
       ok: g < MEMORY_GROWTH_LIMIT,
     })),
     { label: `Redis keys at most ${maxKeys}, within the retention bound ${keyBound} (see notes)`, ok: maxKeys <= keyBound },
+    { label: `keys of no known family: at most ${maxOther}`, ok: maxOther === 0 },
     { label: `cache tag indexes: at most ${maxTagMembers} keys, within the ${reportCacheBound} cached reports the retention allows`, ok: maxTagMembers <= reportCacheBound },
     {
       label: `Redis connections after warm-up: ${clientsAtWarmup} at first, at most ${maxClients} (no growth)${grownBy.length > 0 ? `; new: ${grownBy.join(', ')}` : ''}`,
@@ -226,7 +232,7 @@ function report(samples: readonly Sample[], records: readonly RequestRecord[], j
     `Process layout: ${INSTANCES} × APP_ROLE=all on one redis-server (in memory), ${TENANTS * USERS_PER_TENANT} Socket.io clients (${CHURN_PER_SAMPLE} leave and ${CHURN_PER_SAMPLE} new ones join every ${SAMPLE_EVERY_MS / 1000} s), 4 HTTP loops (20 ms pause) over cached and uncached routes, one report posted every ${JOB_INTERVAL_MS} ms.`,
     `Settings: REPORT_TTL_SECONDS=${REPORT_TTL_SECONDS}, CACHE_MEMORY_TTL_SECONDS=${CACHE_MEMORY_TTL_SECONDS}, PRESENCE_TTL_SECONDS=${PRESENCE_TTL_SECONDS} (retention reached within the ${WARMUP_MS / 1000} s warm-up); duration ${DURATION_MS / 1000} s (SOAK_SECONDS).`,
     `HTTP latency: p50 ${formatMs(latency.p50)} ms, p99 ${formatMs(latency.p99)} ms, max ${formatMs(latency.max)} ms over ${latency.n} requests.`,
-    `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED.count} completed + ${KEEP_FAILED.count} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (the live set, a lease and a tenants set per instance, holders, online and a held set per instance per tenant).`,
+    `Key bound = ${BULLMQ_FIXED_KEYS} (queue's own keys) + ${KEEP_COMPLETED.count} completed + ${KEEP_FAILED.count} failed jobs kept + ${IN_FLIGHT_JOBS * 2} for jobs in flight and their locks + ${reportCacheBound} cached reports (one report per ${JOB_INTERVAL_MS} ms × REPORT_TTL ${REPORT_TTL_SECONDS} s + ${WARM_REPORTS} warm) + ${TENANTS} tag sets + ${presenceBound} presence keys (the live set, a lease and a tenants set per instance, holders, online and a held set per instance per tenant) + ${quotaBound} tenant quota keys (jobs and payload bytes per tenant). Reports are removed at completion (their results live in the report cache), so the completed-jobs term bounds other handlers' policies.`,
     'Memory is VmRSS from /proc/<pid>/status: what the operating system holds for the process, heap and buffers together.',
   ];
   return { rows, checks, notes };
