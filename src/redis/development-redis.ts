@@ -107,13 +107,15 @@ async function startServer(redisServer: string, dir: string, extraArgs: readonly
       void stop();
       reject(error);
     };
+    const exitedEarly = (code: number | null) => fail(new DevelopmentRedisError(`redis-server exited with code ${code}:\n${output}`));
     child.once('error', (error) => fail(new DevelopmentRedisError(`cannot start redis-server: ${error.message}`)));
-    child.once('exit', (code) => fail(new DevelopmentRedisError(`redis-server exited with code ${code}:\n${output}`)));
+    child.once('exit', exitedEarly);
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes(READY_LINE)) {
         clearTimeout(timer);
-        child.removeAllListeners('exit');
+        // Only this listener: removing them all took stop()'s too, so stop() never resolved.
+        child.removeListener('exit', exitedEarly);
         child.stdout.removeAllListeners('data');
         child.stdout.resume();
         resolve();
