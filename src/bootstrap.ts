@@ -1,4 +1,4 @@
-import { INestApplication, Type } from '@nestjs/common';
+import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory, Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
@@ -11,9 +11,9 @@ import { RedisIoAdapter } from './presence';
 /**
  * The Nest application for a validated config; main.ts listens on it, e2e tests drive it in-process.
  * Tests may pass a logger of their own (without request logging). `extraModules` lets a benchmark add a
- * baseline route to the very same app (bench/constant-route-app.ts).
+ * baseline route to the very same app (bench/constant-route-app.ts), main.ts the module of its development Redis.
  */
-export async function createApp(config: AppConfig, logging?: AppLogging, extraModules: Type[] = []): Promise<INestApplication> {
+export async function createApp(config: AppConfig, logging?: AppLogging, extraModules: Array<Type | DynamicModule> = []): Promise<INestApplication> {
   const { logger, requestLogging } = logging ?? (await createLogging(config));
   const root = AppModule.forRoot(config, requestLogging);
   // No body parser before routing (and so none for forms: bodies are JSON only): JsonBodyInterceptor parses

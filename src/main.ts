@@ -7,10 +7,11 @@ import { AppConfig, ConfigError, loadConfig, loadDotEnv, parseRedisUrl } from '.
 import { setupApiDocs } from './http';
 import { createLogging } from './logging';
 import { JobHandlerDeclarationError } from './queue';
-import { DevelopmentRedis, DevelopmentRedisError, startDevelopmentRedis } from './redis';
+import { DevelopmentRedis, DevelopmentRedisError, DevelopmentRedisModule, startDevelopmentRedis } from './redis';
 
 /** Local, git-ignored state of development runs: the private Redis's directory and the generated JWT secret. */
 const DEV_DIR = join(process.cwd(), '.dev');
+const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 
 async function main(): Promise<void> {
   loadDotEnv();
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const app = await createApp(config, logging);
+  const app = await createApp(config, logging, devRedis ? [DevelopmentRedisModule.forRoot(devRedis)] : []);
   // After createApp: Swagger UI's routes go to Express in call order, so they come after the app-wide middleware
   // (security headers included) and get it too.
   setupApiDocs(app, config);
@@ -63,25 +64,21 @@ async function main(): Promise<void> {
     await devRedis?.stop();
     process.exit(1);
   }
-  // Our own signal handling instead of enableShutdownHooks(): Nest's re-raises the signal after closing,
-  // which gives no exit code of ours, no deadline and no chance to stop the development Redis.
-  let shuttingDown = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
+  // Nest runs every shutdown hook (RedisModule's last: it closes the connections, then the development Redis) and
+  // exits 0. The deadline is ours: a shutdown that hangs still ends, with exit code 1 (the 'exit' handler of
+  // startDevelopmentRedis kills a development Redis left running).
+  app.enableShutdownHooks(SHUTDOWN_SIGNALS, { useProcessExit: true });
+  let deadlineArmed = false;
+  const armDeadline = (signal: NodeJS.Signals) => {
+    if (deadlineArmed) return;
+    deadlineArmed = true;
     log.log(`${signal} received: shutting down (deadline ${config.shutdownTimeoutMs / 1000} s)`);
     setTimeout(() => {
       log.error(`shutdown did not finish within ${config.shutdownTimeoutMs / 1000} s (SHUTDOWN_TIMEOUT_SECONDS): exiting anyway`);
-      void devRedis?.stop();
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
-    await app.close();
-    await devRedis?.stop();
-    log.log('shutdown complete');
-    process.exit(0);
   };
-  process.on('SIGTERM', (signal) => void shutdown(signal));
-  process.on('SIGINT', (signal) => void shutdown(signal));
+  for (const signal of SHUTDOWN_SIGNALS) process.on(signal, armDeadline);
 
   await app.listen(config.port, config.host);
   log.log(`listening on http://${config.host}:${config.port} (NODE_ENV=${config.nodeEnv})`);

@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { AppProcess } from './support/app-process';
 import { RedisServer, stopAllRedisServers } from './support/redis-server';
 import { JWT_SECRET, postReport, salesFor, settledReport, tokenFor } from './support/reports-client';
@@ -33,6 +35,8 @@ describe('npm run start:dev without REDIS_URL', () => {
       expect(isRunning(pid)).toBe(true);
       expect(await app.stop()).toEqual({ code: 0, signal: null });
       expect(isRunning(pid)).toBe(false);
+      // Stopped after the app's connections closed: none of them saw its server go away.
+      expect(app.matching(/\bERROR\b/)).toEqual([]);
     } finally {
       await app.stop();
     }
@@ -53,8 +57,12 @@ describe('npm run start:dev without REDIS_URL', () => {
       const { id } = (await postReport(app, token, salesFor(1))).body as { id: string };
       expect((await settledReport(app, token, id)).body).toMatchObject({ id, status: 'completed' });
 
+      // The nodes' cluster state files, in a directory of the app's own: stop() removes it once every node has exited.
+      const clusterDir = join(process.cwd(), '.dev', 'redis-cluster', String(app.pid));
+      expect(existsSync(clusterDir)).toBe(true);
       expect(await app.stop()).toEqual({ code: 0, signal: null });
       expect(pids.filter(isRunning)).toEqual([]);
+      expect(existsSync(clusterDir)).toBe(false);
     } finally {
       await app.stop();
     }

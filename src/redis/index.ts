@@ -15,3 +15,4 @@ export { getRedisToken, InjectRedis, REDIS_ROLE_SPECS, REDIS_ROLES } from './red
 export type { RedisRole, RedisRoleSpec, RedisTuning } from './redis.tokens';
 export { DevelopmentRedisError, startDevelopmentRedis } from './development-redis';
 export type { DevelopmentRedis } from './development-redis';
+export { DevelopmentRedisModule } from './development-redis.module';

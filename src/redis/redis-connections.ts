@@ -1,7 +1,9 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { AppConfig, type RedisEndpoint, type RedisUrlVariable } from '../config';
 import { isClusterClient, type CommandCounter, type RedisClient } from './command-counter';
+import type { DevelopmentRedis } from './development-redis';
+import { DEVELOPMENT_REDIS } from './development-redis.module';
 import { RedisConnection, RedisConnectionHistory, RedisConnectionStatus } from './redis-connection';
 import { clusterDiagnosis, isClusterNode, RedisErrorDiagnosis } from './redis-error';
 import { redisRoleOf, redisUnavailability, RedisUnavailability } from './redis-refusal';
@@ -22,7 +24,8 @@ interface EndpointState {
 
 /**
  * Owns every Redis connection in the process: one per role, created once, closed last (in onApplicationShutdown,
- * after every consumer has stopped in its earlier hooks). A role on a URL that is not set (REDIS_CACHE_URL unset)
+ * after every consumer has stopped in its earlier hooks), and then the development Redis, when this run started one.
+ * A role on a URL that is not set (REDIS_CACHE_URL unset)
  * shares the REDIS_URL client of its tuning, so that layout opens exactly the connections it always did.
  */
 @Injectable()
@@ -34,7 +37,10 @@ export class RedisConnections implements OnApplicationShutdown {
   private readonly ownRoles: readonly RedisRole[];
   private readonly endpoints: ReadonlyMap<RedisUrlVariable, EndpointState>;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    @Optional() @Inject(DEVELOPMENT_REDIS) private readonly developmentRedis?: DevelopmentRedis,
+  ) {
     const main = config.redis.endpoint;
     if (!main) throw new Error('RedisModule needs config.redis.endpoint: the bootstrap sets it (REDIS_URL or a development Redis).');
     const urls = new Map<RedisUrlVariable, RedisEndpoint>([['REDIS_URL', main]]);
@@ -158,6 +164,7 @@ export class RedisConnections implements OnApplicationShutdown {
     for (const endpoint of this.endpoints.values()) endpoint.refusalEpisodes.stop();
     await Promise.all(this.ownRoles.map((role) => this.connection(role).close()));
     this.logger.log(`closed ${this.ownRoles.length} connections`);
+    await this.developmentRedis?.stop();
   }
 
   private connection(role: RedisRole): RedisConnection {
