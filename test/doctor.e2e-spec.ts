@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { externalAddress } from './support/external-address';
 import { freePort } from './support/free-port';
 import { Redis } from 'ioredis';
 import { RedisCluster } from './support/redis-cluster';
@@ -248,6 +249,19 @@ describe('npm run doctor (dist/doctor.js)', () => {
         expect(run.output).not.toMatch(/restarting/);
       } finally {
         holder.disconnect();
+        await server.stop();
+      }
+    });
+
+    // Without a non-loopback interface there is no "other machine" to connect from.
+    (externalAddress ? it : it.skip)('names protected mode (a Redis without a password, reached from another machine), instead of "Redis may be restarting"', async () => {
+      const server = await RedisServer.start({ alsoBind: externalAddress });
+      try {
+        const run = await doctor({ REDIS_URL: `redis://${externalAddress}:${server.port}` });
+        expect(run.code).toBe(1);
+        expect(line(run.output, 'connection')).toMatch(/^fail +connection +.*refused the connection: Redis runs in protected mode .* -> fix: set a password on that server/);
+        expect(run.output).not.toMatch(/restarting/);
+      } finally {
         await server.stop();
       }
     });

@@ -35,7 +35,7 @@ export interface RedisConnectionHistory {
 
 const SUMMARY_INTERVAL_MS = 60_000;
 /** Errors that retrying faster cannot fix: retried at the slowest pace. */
-const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database']);
+const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'plaintext', 'database', 'denied']);
 /**
  * Errors that are the consequence of an earlier one in the same handshake or the next (a refused SELECT cut by us,
  * a full server's reset): the earlier diagnosis stands and is not logged again.
@@ -43,6 +43,7 @@ const SLOW_RETRY_KINDS: ReadonlySet<RedisErrorKind> = new Set(['auth', 'tls', 'p
 const ECHOED_BY: Partial<Record<RedisErrorKind, ReadonlySet<RedisErrorKind>>> = {
   database: new Set(['other', 'closed']),
   maxclients: new Set(['other', 'closed']),
+  denied: new Set(['other', 'closed']),
 };
 const CLOSE_TIMEOUT_MS = 1_000;
 /** What a ready Cluster's own errors are logged under: they come from its sharded subscriber connections. */

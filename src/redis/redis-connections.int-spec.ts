@@ -6,6 +6,7 @@ import { TLSSocket } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { RedisClient } from './command-counter';
 import { CapturingLogger } from '../../test/support/capturing-logger';
+import { externalAddress } from '../../test/support/external-address';
 import { freePort } from '../../test/support/free-port';
 import { RedisCluster } from '../../test/support/redis-cluster';
 import { until } from '../../test/support/until';
@@ -218,6 +219,30 @@ describe('a Redis at its connection limit (maxclients)', () => {
       await proxy.close();
     }
   }, 30_000);
+});
+
+describe('a self-hosted Redis in protected mode (no password), reached from another machine', () => {
+  // Without a non-loopback interface there is no "other machine" to connect from.
+  (externalAddress ? it : it.skip)(
+    'says protected mode refused it and to set a password, not "Redis may be restarting", once per role, and retries slowly',
+    async () => {
+      const redis = await RedisServer.start({ alsoBind: externalAddress });
+      const connections = connect({ REDIS_URL: `redis://${externalAddress}:${redis.port}` });
+      const denied = /^error \[Redis:(command|queue|subscriber)\] cannot connect: .*refused the connection: Redis runs in protected mode/;
+      const lines = await until(
+        async () => logger.lines.filter((line) => denied.test(line)),
+        (found) => found.length === 3,
+        10_000,
+      );
+      for (const line of lines) expect(line).toMatch(/set a password .*in REDIS_URL .*Retrying every 30 s/);
+      expect(new Set(lines.map((line) => denied.exec(line)?.[1]))).toEqual(new Set(['command', 'queue', 'subscriber']));
+      expect(logger.lines.filter((line) => /\[Redis:\w+\] (cannot connect|still down)/.test(line))).toEqual(lines);
+      expect(connections.status('command').lastError?.kind).toBe('denied');
+      // Before the next attempt: ioredis itself prints a warning on each (it reads DENIED as "no password is set").
+      await connections.onApplicationShutdown();
+    },
+    30_000,
+  );
 });
 
 describe('roles mapped to endpoints', () => {

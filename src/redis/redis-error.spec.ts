@@ -187,6 +187,19 @@ describe('diagnoses found in bad states (issue #15)', () => {
     expect(diagnosis.fix).toMatch(/use redis:\/\/ instead of rediss:\/\//);
   });
 
+  it("names a protected-mode server's DENIED, read by the probe, with the fix; any other reply it read is quoted", () => {
+    const denied = diagnoseProbeFinding(
+      { reply: 'DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user.' },
+      withoutPassword,
+    );
+    expect(denied.kind).toBe('denied');
+    expect(denied.reason).toMatch(/cache\.example\.com:6380 refused the connection: Redis runs in protected mode/);
+    expect(denied.fix).toMatch(/set a password .*requirepass.* in REDIS_URL/);
+    const other = diagnoseProbeFinding({ reply: 'ERR something this proxy says' }, withoutPassword);
+    expect(other.kind).toBe('other');
+    expect(other.reason).toMatch(/ERR something this proxy says/);
+  });
+
   it('recognises a cluster node from INFO cluster', () => {
     expect(isClusterNode('# Cluster\r\ncluster_enabled:1\r\n')).toBe(true);
     expect(isClusterNode('# Cluster\r\ncluster_enabled:0\r\n')).toBe(false);

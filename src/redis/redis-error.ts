@@ -2,7 +2,8 @@ import type { RedisEndpoint } from '../config';
 import type { ProbeFinding } from './redis-probe';
 import { classifyRedisRefusal, MAX_CLIENTS_REPLY } from './redis-refusal';
 
-export type RedisErrorKind = 'auth' | 'tls' | 'plaintext' | 'database' | 'dns' | 'refused' | 'maxclients' | 'timeout' | 'handshake' | 'closed' | 'cluster' | 'other';
+export type RedisErrorKind =
+  'auth' | 'tls' | 'plaintext' | 'database' | 'denied' | 'dns' | 'refused' | 'maxclients' | 'timeout' | 'handshake' | 'closed' | 'cluster' | 'other';
 
 export interface RedisErrorDiagnosis {
   readonly kind: RedisErrorKind;
@@ -56,6 +57,13 @@ export function diagnoseRedisError(error: Error & { code?: string }, endpoint: R
     };
   }
   if (MAX_CLIENTS_REPLY.test(message)) return maxClientsDiagnosis();
+  if (/^DENIED\b.*protected mode/i.test(message)) {
+    return {
+      kind: 'denied',
+      reason: `${address} refused the connection: Redis runs in protected mode (no password set, and this connection does not come from its own machine)`,
+      fix: `set a password on that server (requirepass, or an ACL user) and put it in ${endpoint.variable} as redis://default:PASSWORD@host:port; turning protected mode off instead leaves a Redis without a password open to the network`,
+    };
+  }
   if (code === HANDSHAKE_TIMEOUT_CODE) {
     return {
       kind: 'handshake',
@@ -125,6 +133,7 @@ function maxClientsDiagnosis(): RedisErrorDiagnosis {
 /** A closer diagnosis from a second, raw look at the server (see probeRedisEndpoint). */
 export function diagnoseProbeFinding(finding: NonNullable<ProbeFinding>, endpoint: RedisEndpoint): RedisErrorDiagnosis {
   if (finding === 'maxclients') return maxClientsDiagnosis();
+  if (typeof finding === 'object' && 'reply' in finding) return diagnoseRedisError(new Error(finding.reply), endpoint);
   if (typeof finding === 'object') return diagnoseRedisError(Object.assign(new Error(finding.code), { code: finding.code }), endpoint);
   return {
     kind: 'plaintext',

@@ -15,8 +15,10 @@ const PROBE_TIMEOUT_MS = 1_000;
  *   handshake times out; the same port answers a plain-text PING.
  * - an ioredis Cluster reports any failed connection to its seed (refused, a rejected certificate) as "Connection is
  *   closed": the raw connection's own error code says which.
+ * - any other error Redis writes before hanging up (a protected-mode server's "-DENIED", reached from another
+ *   machine without a password) is the reply itself.
  */
-export type ProbeFinding = 'maxclients' | 'plaintext' | { readonly code: string } | undefined;
+export type ProbeFinding = 'maxclients' | 'plaintext' | { readonly code: string } | { readonly reply: string } | undefined;
 
 /** What Redis writes, unprompted, right after accepting a connection (TLS as the endpoint says). */
 function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<{ received: string; errorCode?: string }> {
@@ -68,7 +70,9 @@ function read(socket: Socket, send: string | undefined): Promise<{ received: str
 export async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
   if (suspect === 'reset') {
     const { received, errorCode } = await greeting(endpoint, config);
-    return MAX_CLIENTS_REPLY.test(received) ? 'maxclients' : errorCode ? { code: errorCode } : undefined;
+    if (MAX_CLIENTS_REPLY.test(received)) return 'maxclients';
+    if (received.startsWith('-')) return { reply: received.slice(1).trim() };
+    return errorCode ? { code: errorCode } : undefined;
   }
   const reply = await plainTextPing(endpoint, config);
   return /^[+-]/.test(reply) ? 'plaintext' : undefined;

@@ -27,6 +27,12 @@ export interface RedisServerOptions {
   clusterNodeTimeoutMs?: number;
   /** Commands disabled (rename-command NAME ""), as some providers do. */
   disabledCommands?: string[];
+  /**
+   * A non-loopback address to listen on too. redis-server's protected mode (on by default) then refuses, with
+   * "-DENIED", every connection from that address while the server has no password: a self-hosted Redis reached
+   * from another machine.
+   */
+  alsoBind?: string;
 }
 
 export interface RedisUrlOptions {
@@ -267,7 +273,7 @@ export class RedisServer {
 
   private serverArgs(dir: string): string[] {
     const { tls, password, aclUser } = this.options;
-    const args = ['--bind', '127.0.0.1'];
+    const args = ['--bind', '127.0.0.1', ...(this.options.alsoBind ? [this.options.alsoBind] : [])];
     if (tls) {
       args.push(
         '--port',
