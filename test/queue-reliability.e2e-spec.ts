@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { AppProcess } from './support/app-process';
 import { RedisServer, stopAllRedisServers } from './support/redis-server';
 import { JWT_SECRET, postReport, salesFor, settledReport, tokenFor } from './support/reports-client';
+import { until } from './support/until';
 
 const token = tokenFor('u1', 'pharmacy-1');
 const apps: AppProcess[] = [];
@@ -46,6 +47,17 @@ async function postUntilAccepted(web: AppProcess, seed: number): Promise<string>
 const computedIds = (...workers: AppProcess[]) =>
   workers.flatMap((worker) => worker.matching(/report rpt_\w+ computed/)).map((line) => /report (rpt_\w+) computed/.exec(line)?.[1]);
 
+/**
+ * The reports computed once every one of `ids` has its line: a result is readable as soon as it is stored, a moment
+ * before the worker's line about it reaches the test through its stdout.
+ */
+const computedOnceLogged = (ids: readonly string[], ...workers: AppProcess[]) =>
+  until(
+    async () => computedIds(...workers),
+    (computed) => ids.every((id) => computed.includes(id)),
+    10_000,
+  );
+
 describe('two worker processes', () => {
   it('complete each of 200 jobs exactly once', async () => {
     const redis = await RedisServer.start();
@@ -56,7 +68,7 @@ describe('two worker processes', () => {
     expect(new Set(ids).size).toBe(200);
     for (const id of ids) expect((await settledReport(web, token, id)).body).toMatchObject({ id, status: 'completed' });
 
-    const computed = computedIds(workerA, workerB);
+    const computed = await computedOnceLogged(ids, workerA, workerB);
     expect(computed).toHaveLength(200);
     expect(new Set(computed)).toEqual(new Set(ids));
     expect(workerA.matching(/computed/).length).toBeGreaterThan(0);
@@ -84,7 +96,7 @@ describe('Redis restart during processing', () => {
     await Promise.all([web.waitForLines(roleRecovered, 3, 30_000), worker.waitForLines(roleRecovered, 3, 30_000)]);
 
     for (const id of ids) expect((await settledReport(web, token, id, 60_000)).body).toMatchObject({ id, status: 'completed' });
-    expect(new Set(computedIds(worker))).toEqual(new Set(ids));
+    expect(new Set(await computedOnceLogged(ids, worker))).toEqual(new Set(ids));
   }, 180_000);
 });
 
@@ -132,6 +144,6 @@ describe('a worker SIGKILLed mid-job', () => {
     // QUEUE_STALLED_INTERVAL_SECONDS + max(QUEUE_STALLED_INTERVAL_SECONDS, 30) (README), plus a few seconds to run it.
     expect(Date.now() - killedAt).toBeLessThan((intervalSeconds + Math.max(intervalSeconds, 30) + 5) * 1000);
     expect(survivor.matching(new RegExp(`job ${id} recovered: its worker stopped renewing the lock`))).toHaveLength(1);
-    expect(computedIds(survivor)).toEqual([id]);
+    expect(await computedOnceLogged([id], survivor)).toEqual([id]);
   }, 90_000);
 });
