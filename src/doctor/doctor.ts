@@ -3,7 +3,7 @@ import { connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls
 import { Redis } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type RedisConfig, type RedisEndpoint } from '../config';
-import { buildRedisOptions, clusterDiagnosis, diagnoseProbeFinding, diagnoseRedisError, isClusterNode, probeRedisEndpoint, type RedisErrorDiagnosis } from '../redis';
+import { buildRedisOptions, closerDiagnosis, clusterDiagnosis, diagnoseRedisError, isClusterNode, type RedisErrorDiagnosis } from '../redis';
 import type { CheckResult } from './doctor-report';
 
 type Env = Record<string, string | undefined>;
@@ -81,7 +81,8 @@ async function checkDatabase({ endpoint, holds }: Database, redis: RedisConfig, 
       throw Object.assign(new Error(`timed out after ${deadlines.connectMs} ms`), { code: 'ETIMEDOUT' });
     });
   } catch (error) {
-    const diagnosis = await refined(diagnoseRedisError(firstError ?? (error as Error), endpoint), endpoint, redis);
+    // A reset or a TLS timeout may hide a full server or a plain-text one: the same raw look the app takes.
+    const diagnosis = await closerDiagnosis(diagnoseRedisError(firstError ?? (error as Error), endpoint), endpoint, redis);
     results.push(...(await connectionFailure(diagnosis, endpoint, redis, deadlines)));
     close(client);
     return results;
@@ -234,14 +235,6 @@ function describeCertificate(certificate: PeerCertificate): string {
   const issuer = certificate.issuer?.CN ?? 'unnamed issuer';
   const selfSigned = certificate.subject?.CN === certificate.issuer?.CN ? ', self-signed' : '';
   return `certificate for ${subject} issued by "${issuer}"${selfSigned}, valid until ${certificate.valid_to}`;
-}
-
-/** A reset or a TLS timeout may hide a full server or a plain-text one: the same raw look the app takes. */
-async function refined(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint, redis: RedisConfig): Promise<RedisErrorDiagnosis> {
-  const suspect = diagnosis.kind === 'closed' ? 'reset' : diagnosis.kind === 'timeout' && endpoint.tls ? 'tls-timeout' : undefined;
-  if (!suspect) return diagnosis;
-  const finding = await probeRedisEndpoint(endpoint, redis, suspect).catch(() => undefined);
-  return finding ? diagnoseProbeFinding(finding, endpoint) : diagnosis;
 }
 
 /** After a rejected certificate: what the server presented, read over a second, unverified handshake that sends nothing. */

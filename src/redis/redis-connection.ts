@@ -4,9 +4,9 @@ import { formatDuration } from '../common/format-duration';
 import { withDeadline } from '../common/with-deadline';
 import type { RedisConfig, RedisEndpoint, RedisUrlVariable } from '../config';
 import { CommandCounter, isClusterClient, type RedisClient } from './command-counter';
-import { diagnoseProbeFinding, diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
+import { diagnoseRedisError, HANDSHAKE_TIMEOUT_CODE, RedisErrorDiagnosis, RedisErrorKind } from './redis-error';
 import { buildClusterOptions, buildRedisOptions, reconnectDelay } from './redis-options';
-import { probeRedisEndpoint } from './redis-probe';
+import { closerDiagnosis, mayHideCause } from './redis-probe';
 import type { RedisRole } from './redis.tokens';
 
 /** `refused`: RedisModule will not use this server (a Redis Cluster node); nothing reconnects until its URL changes. */
@@ -276,20 +276,19 @@ export class RedisConnection {
     // or wait for a reconnect, which is retried like a wrong password.
     if (diagnosis.kind === 'database') this.stream?.destroy();
     // A reset before ready, or a TLS handshake that timed out, may hide a full server or a plain-text one.
-    const suspect = this.state === 'ready' ? undefined : diagnosis.kind === 'closed' ? 'reset' : diagnosis.kind === 'timeout' && this.endpoint.tls ? 'tls-timeout' : undefined;
-    if (suspect) {
-      void this.probeThenReport(diagnosis, suspect);
+    if (this.state !== 'ready' && mayHideCause(diagnosis, this.endpoint)) {
+      void this.probeThenReport(diagnosis);
       return;
     }
     this.report(diagnosis);
   }
 
-  private async probeThenReport(diagnosis: RedisErrorDiagnosis, suspect: 'reset' | 'tls-timeout'): Promise<void> {
+  private async probeThenReport(diagnosis: RedisErrorDiagnosis): Promise<void> {
     if (this.probing) return;
     this.probing = true;
     try {
-      const finding = await probeRedisEndpoint(this.endpoint, this.config, suspect).catch(() => undefined);
-      if (this.usable && this.state !== 'ready') this.report(finding ? diagnoseProbeFinding(finding, this.endpoint) : diagnosis);
+      const closer = await closerDiagnosis(diagnosis, this.endpoint, this.config);
+      if (this.usable && this.state !== 'ready') this.report(closer);
     } finally {
       this.probing = false;
     }
@@ -331,12 +330,10 @@ export class RedisConnection {
     if (diagnosis.kind === 'closed' && address) {
       if (this.probingNodes.has(node)) return;
       this.probingNodes.add(node);
-      void probeRedisEndpoint(endpoint, this.config, 'reset')
-        .catch(() => undefined)
-        .then((finding) => {
-          this.probingNodes.delete(node);
-          this.logNodeError(node, finding ? diagnoseProbeFinding(finding, endpoint) : diagnosis);
-        });
+      void closerDiagnosis(diagnosis, endpoint, this.config).then((closer) => {
+        this.probingNodes.delete(node);
+        this.logNodeError(node, closer);
+      });
       return;
     }
     this.logNodeError(node, diagnosis);
@@ -376,7 +373,7 @@ export class RedisConnection {
       });
     // A Redis at its maxclients writes its error and hangs up. Reached through a proxy, the error arrives whole, as the
     // reply to CLIENT SETNAME, whose errors ioredis ignores: the connection just closes, and only a raw look says why.
-    else if (quiet && this.usable && this.stream) void this.probeThenReport(diagnoseRedisError(new Error('Connection is closed.'), this.endpoint), 'reset');
+    else if (quiet && this.usable && this.stream) void this.probeThenReport(diagnoseRedisError(new Error('Connection is closed.'), this.endpoint));
   }
 
   private onEnd(): void {

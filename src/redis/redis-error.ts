@@ -132,7 +132,6 @@ function maxClientsDiagnosis(): RedisErrorDiagnosis {
 
 /** A closer diagnosis from a second, raw look at the server (see probeRedisEndpoint). */
 export function diagnoseProbeFinding(finding: NonNullable<ProbeFinding>, endpoint: RedisEndpoint): RedisErrorDiagnosis {
-  if (finding === 'maxclients') return maxClientsDiagnosis();
   if (typeof finding === 'object' && 'reply' in finding) return diagnoseRedisError(new Error(finding.reply), endpoint);
   if (typeof finding === 'object') return diagnoseRedisError(Object.assign(new Error(finding.code), { code: finding.code }), endpoint);
   return {

@@ -1,24 +1,23 @@
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import type { RedisConfig, RedisEndpoint } from '../config';
-import { MAX_CLIENTS_REPLY } from './redis-refusal';
+import { diagnoseProbeFinding, type RedisErrorDiagnosis } from './redis-error';
 
 const PROBE_TIMEOUT_MS = 1_000;
 
 /**
  * Why a connection attempt ended without a reply ioredis could read. Some causes show only on a second, raw
  * connection that sends nothing Redis would answer:
- * - Redis at its connection limit writes "-ERR max number of clients reached" on accept and closes (a cluster node:
- *   "max number of clients + cluster connections reached"); ioredis has already sent its handshake by then, so it
- *   sees only ECONNRESET or EPIPE.
+ * - an error Redis writes on accept before it hangs up: at its connection limit "-ERR max number of clients reached"
+ *   (a cluster node: "max number of clients + cluster connections reached"), in protected mode "-DENIED" to a
+ *   connection from another machine. ioredis has already sent its handshake by then, so it sees only ECONNRESET or
+ *   EPIPE (or, through a proxy, takes the error for CLIENT SETNAME's reply and ignores it).
  * - a plain-text Redis reached with rediss:// reads the TLS hello as garbage and stays silent, so the TLS
  *   handshake times out; the same port answers a plain-text PING.
  * - an ioredis Cluster reports any failed connection to its seed (refused, a rejected certificate) as "Connection is
  *   closed": the raw connection's own error code says which.
- * - any other error Redis writes before hanging up (a protected-mode server's "-DENIED", reached from another
- *   machine without a password) is the reply itself.
  */
-export type ProbeFinding = 'maxclients' | 'plaintext' | { readonly code: string } | { readonly reply: string } | undefined;
+export type ProbeFinding = 'plaintext' | { readonly code: string } | { readonly reply: string } | undefined;
 
 /** What Redis writes, unprompted, right after accepting a connection (TLS as the endpoint says). */
 function greeting(endpoint: RedisEndpoint, config: RedisConfig): Promise<{ received: string; errorCode?: string }> {
@@ -66,14 +65,32 @@ function read(socket: Socket, send: string | undefined): Promise<{ received: str
   });
 }
 
-/** Looks for the causes above; undefined when neither shows (the original diagnosis stands). */
-export async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
+/** Looks for the causes above; undefined when none shows (the original diagnosis stands). */
+async function probeRedisEndpoint(endpoint: RedisEndpoint, config: RedisConfig, suspect: 'reset' | 'tls-timeout'): Promise<ProbeFinding> {
   if (suspect === 'reset') {
     const { received, errorCode } = await greeting(endpoint, config);
-    if (MAX_CLIENTS_REPLY.test(received)) return 'maxclients';
     if (received.startsWith('-')) return { reply: received.slice(1).trim() };
     return errorCode ? { code: errorCode } : undefined;
   }
   const reply = await plainTextPing(endpoint, config);
   return /^[+-]/.test(reply) ? 'plaintext' : undefined;
+}
+
+/** What a diagnosis may hide (see ProbeFinding): a reset or a closed connection, or a TLS handshake that timed out. */
+function suspectOf(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint): 'reset' | 'tls-timeout' | undefined {
+  if (diagnosis.kind === 'closed') return 'reset';
+  return diagnosis.kind === 'timeout' && endpoint.tls ? 'tls-timeout' : undefined;
+}
+
+/** Whether closerDiagnosis would take a raw look: the diagnosis may hide its cause. */
+export function mayHideCause(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint): boolean {
+  return suspectOf(diagnosis, endpoint) !== undefined;
+}
+
+/** The diagnosis a raw look at the server makes closer; `diagnosis` itself when it hides nothing or the look finds nothing. */
+export async function closerDiagnosis(diagnosis: RedisErrorDiagnosis, endpoint: RedisEndpoint, config: RedisConfig): Promise<RedisErrorDiagnosis> {
+  const suspect = suspectOf(diagnosis, endpoint);
+  if (!suspect) return diagnosis;
+  const finding = await probeRedisEndpoint(endpoint, config, suspect).catch(() => undefined);
+  return finding ? diagnoseProbeFinding(finding, endpoint) : diagnosis;
 }
